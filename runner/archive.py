@@ -1,0 +1,93 @@
+"""The run folder: written under a temporary name, then renamed into place once, never rewritten.
+
+``outputs/<model>/<run_id>/`` appears only when complete, failed runs included,
+so a reader never sees half a run under its real name.  ``manifest.json`` holds
+the sha256 and size of every file and the hash of the model's previous manifest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MANIFEST = "manifest.json"
+TEMP_PREFIX = ".tmp-"
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    run_id: str
+    temp: Path  # where the run is written
+    final: Path  # where it appears when finished
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    """Sortable by start time to the microsecond; the random tail keeps same-instant runs apart."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return f"{now:%Y%m%dT%H%M%S.%fZ}-{secrets.token_hex(3)}"
+
+
+def start(output_root: Path, model: str) -> RunFolder:
+    model_dir = output_root / model
+    model_dir.mkdir(parents=True, exist_ok=True)
+    while True:
+        run_id = new_run_id()
+        temp = model_dir / f"{TEMP_PREFIX}{run_id}"
+        if not (model_dir / run_id).exists():
+            try:
+                temp.mkdir(mode=0o750)
+            except FileExistsError:
+                continue
+            return RunFolder(run_id, temp, model_dir / run_id)
+
+
+def finished_runs(model_dir: Path) -> list[Path]:
+    """The model's completed runs, oldest first."""
+    if not model_dir.is_dir():
+        return []
+    return sorted(p for p in model_dir.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / MANIFEST).exists())
+
+
+def previous_run(model_dir: Path) -> Path | None:
+    runs = finished_runs(model_dir)
+    return runs[-1] if runs else None
+
+
+def write_json(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def finalize(run: RunFolder, model: str, previous: Path | None) -> Path:
+    """Drop the work files, write the manifest, and move the run into place."""
+    shutil.rmtree(run.temp / "work", ignore_errors=True)
+    files = {
+        str(path.relative_to(run.temp)): {"sha256": sha256_file(path), "size": path.stat().st_size}
+        for path in sorted(run.temp.rglob("*"))
+        if path.is_file()
+    }
+    write_json(
+        run.temp / MANIFEST,
+        {
+            "model": model,
+            "run_id": run.run_id,
+            "files": files,
+            "previous": sha256_file(previous / MANIFEST) if previous else None,
+        },
+    )
+    os.rename(run.temp, run.final)
+    return run.final

@@ -1,0 +1,116 @@
+"""Check every parameter bound for a notebook against that notebook's parameters cell.
+
+Papermill writes ``name = value`` lines into the notebook, so a name must be one
+the notebook declares (which also makes it a Python identifier) and a value must
+match the declared annotation.  The declarations are read with
+``papermill.inspect_notebook``; annotations are checked with typeguard.
+"""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+from typing import Any
+
+import papermill
+from typeguard import TypeCheckError, check_type
+
+from runner.config import IDENTIFIER
+from runner.errors import SignoffError
+from runner.stages import Stage
+
+# Parameters Signoff itself passes to every notebook that declares them; they are set
+# by the top-level keys of a params file, never under stages.<name>.
+COMMON = ("run_dir", "seed", "data")
+
+_TYPE_NAMES: dict[str, Any] = {
+    "int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict,
+    "tuple": tuple, "None": None, "Any": Any, "Optional": typing.Optional, "Union": typing.Union,
+    "List": typing.List, "Dict": typing.Dict, "Tuple": typing.Tuple, "Literal": typing.Literal,
+}
+
+
+def stage_parameters(stages: list[Stage], params: dict[str, Any], source: Path) -> dict[str, dict[str, Any]]:
+    """The parameters each stage notebook will receive, without ``run_dir``.
+
+    Raises SignoffError naming the params file, the dotted key and what the
+    notebook expected, before any notebook has run.
+    """
+    by_name = {stage.name: stage for stage in stages}
+    for name in params["stages"]:
+        if name not in by_name:
+            raise SignoffError(
+                f"{source}: stages.{name}: no stage notebook named *_{name}.ipynb "
+                f"(stages: {', '.join(by_name)})"
+            )
+    resolved = {}
+    for stage in stages:
+        declared = papermill.inspect_notebook(str(stage.path))
+        given = params["stages"].get(stage.name, {})
+        resolved[stage.name] = _check_stage(stage, declared, given, params, source)
+    return resolved
+
+
+def _check_stage(
+    stage: Stage, declared: dict[str, dict], given: dict[str, Any], params: dict[str, Any], source: Path
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key, value in given.items():
+        where = f"{source}: stages.{stage.name}.{key}"
+        if not isinstance(key, str) or not IDENTIFIER.match(key):
+            raise SignoffError(f"{where}: not a parameter name (expected a Python identifier)")
+        if key in COMMON:
+            raise SignoffError(f"{where}: {key} is set by the top-level '{key}' key, not per stage")
+        if key not in declared:
+            names = ", ".join(n for n in declared if n not in COMMON) or "none"
+            raise SignoffError(f"{where}: {stage.path.name} declares no parameter {key!r} (it declares: {names})")
+        values[key] = value
+    for key in COMMON:
+        if key in declared and key != "run_dir":
+            values[key] = params[key]
+    for key, value in values.items():
+        _check_type(stage, declared[key], value, f"{source}: stages.{stage.name}.{key}")
+    for key, spec in declared.items():
+        if key not in values and key != "run_dir" and _is_required(stage, spec):
+            raise SignoffError(
+                f"{source}: stages.{stage.name}.{key}: required by {stage.path.name} "
+                f"({spec['inferred_type_name']}, no default) but not given"
+            )
+    return values
+
+
+def _annotation(stage: Stage, spec: dict) -> Any:
+    name = spec["inferred_type_name"]
+    if name in ("None", ""):
+        return Any
+    try:
+        return eval(name, {"__builtins__": {}}, _TYPE_NAMES)  # noqa: S307 - names limited to _TYPE_NAMES
+    except Exception:
+        raise SignoffError(
+            f"{stage.path}: parameter {spec['name']!r} is annotated {name!r}; use built-in types "
+            "(int, float, str, bool, list, dict, Optional[...]) so it can be checked"
+        ) from None
+
+
+def _check_type(stage: Stage, spec: dict, value: Any, where: str) -> None:
+    annotation = _annotation(stage, spec)
+    try:
+        check_type(value, annotation)
+    except TypeCheckError:
+        raise SignoffError(
+            f"{where}: expected {spec['inferred_type_name']} (declared in {stage.path.name}), got {value!r}"
+        ) from None
+    if annotation is int and isinstance(value, bool):
+        raise SignoffError(f"{where}: expected int (declared in {stage.path.name}), got {value!r}")
+
+
+def _is_required(stage: Stage, spec: dict) -> bool:
+    """A parameter whose default is None but whose type does not admit None must be given."""
+    if spec["default"].strip() != "None":
+        return False
+    annotation = _annotation(stage, spec)
+    try:
+        check_type(None, annotation)
+    except TypeCheckError:
+        return True
+    return False

@@ -1,0 +1,132 @@
+"""One `signoff run`, top to bottom.
+
+1. resolve the params file and check every notebook parameter (nothing runs on bad input)
+2. open a run folder under a temporary name and write the resolved params
+3. materialise the data once (bad data stops the run before any notebook)
+4. execute the stage DAG through Papermill
+5. gather the evidence, check the gates, reach the verdict
+6. execute the gating report, render every notebook to HTML
+7. write the manifest and move the run folder into place
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runner import archive, config, data, evidence, gates, paramcheck, render, stages, workspace
+from runner.errors import SignoffError
+from runner.execute import StageFailed, run_notebook
+from runner.progress import Progress
+from runner.schedule import StageResult, run_stages
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a run's inputs come from and where it lands."""
+
+    notebooks: Path
+    report_template: Path
+    output_root: Path
+
+
+@dataclass(frozen=True)
+class Outcome:
+    verdict: dict[str, Any]
+    folder: Path
+
+    @property
+    def exit_code(self) -> int:
+        return gates.exit_code(self.verdict["verdict"])
+
+
+def prepare(params_file: Path, overrides: list[str], layout: Layout) -> tuple[dict, list[stages.Stage], dict]:
+    """Resolve and check everything a run needs; raises SignoffError before anything runs."""
+    params = config.load_params(params_file, overrides)
+    found = stages.discover(layout.notebooks)
+    if not layout.report_template.is_file():
+        raise SignoffError(f"{layout.report_template}: no report template")
+    return params, found, paramcheck.stage_parameters(found, params, params_file)
+
+
+def run(params_file: Path, overrides: list[str], layout: Layout, jobs: int, progress: Progress) -> Outcome:
+    params, found, stage_params = prepare(params_file, overrides, layout)
+    model = params["model"]
+    started = dt.datetime.now(dt.timezone.utc)
+    folder = archive.start(layout.output_root, model)
+    try:
+        (folder.temp / "params.yaml").write_text(config.dump_params(params), encoding="utf-8")
+        data.load(params["data"], params["seed"], workspace.work(str(folder.temp)))
+    except BaseException:
+        shutil.rmtree(folder.temp, ignore_errors=True)
+        raise
+    progress.line(f"run {folder.run_id} of model {model}: {len(found)} stages, {jobs} at a time")
+
+    results = run_stages(found, stage_params, folder.temp, params["execution"], jobs, progress)
+    notebooks = {r.name: folder.temp / r.notebook for r in results if r.notebook}
+    facts = evidence.collect(notebooks)
+    checked = gates.evaluate(params["gates"], facts)
+    previous = archive.previous_run(layout.output_root / model)
+    verdict = {
+        "model": model,
+        "run_id": folder.run_id,
+        "verdict": gates.verdict(checked, any(r.status != "passed" for r in results)),
+        "gates": checked,
+        "stages": [r.__dict__ for r in results],
+        "gate_policy_changes": gates.policy_changes(_previous_gates(previous), params["gates"]),
+        "warnings": gates.warnings(params["gates"]),
+        "params_file": str(params_file),
+        "started": started.isoformat(),
+    }
+    archive.write_json(folder.temp / "evidence.json", facts)
+    _write_verdict(folder.temp, verdict)
+
+    report = _execute_report(layout.report_template, folder.temp, params["execution"], progress)
+    if report.status != "passed":
+        verdict = {**verdict, "verdict": "ERROR", "stages": [*verdict["stages"], report.__dict__]}
+        _write_verdict(folder.temp, verdict)
+    _render_all(folder.temp, verdict)
+    final = archive.finalize(folder, model, previous)
+    return Outcome(verdict, final)
+
+
+def _write_verdict(folder: Path, verdict: dict[str, Any]) -> None:
+    verdict["finished"] = dt.datetime.now(dt.timezone.utc).isoformat()
+    archive.write_json(folder / "verdict.json", verdict)
+
+
+def _previous_gates(previous: Path | None) -> list[dict[str, Any]] | None:
+    if previous is None:
+        return None
+    recorded = json.loads((previous / "verdict.json").read_text(encoding="utf-8"))["gates"]
+    return [{"id": g["id"], "metric": g["metric"], "severity": g["severity"], **g["threshold"]} for g in recorded]
+
+
+def _execute_report(template: Path, folder: Path, execution: dict[str, Any], progress: Progress) -> StageResult:
+    progress.line("report       started")
+    start = dt.datetime.now()
+    status, error = "passed", None
+    try:
+        run_notebook(template, folder / "report.ipynb", {"run_dir": str(folder)},
+                     cell_timeout=execution["cell_timeout"], stage_timeout=execution["stage_timeout"], cwd=folder)
+    except StageFailed as exc:
+        status, error = "failed", str(exc)
+    seconds = (dt.datetime.now() - start).total_seconds()
+    progress.finished("report", status, seconds, error)
+    return StageResult("report", status, round(seconds, 3), error, "report.ipynb")
+
+
+def _render_all(folder: Path, verdict: dict[str, Any]) -> None:
+    banner = {"model": verdict["model"], "run": verdict["run_id"], "verdict": verdict["verdict"]}
+    for notebook in [*sorted((folder / "notebooks").glob("*.ipynb")), folder / "report.ipynb"]:
+        if notebook.exists():
+            render.render(notebook, folder / "html" / f"{notebook.stem}.html", banner)
+
+
+def default_jobs() -> int:
+    return os.cpu_count() or 1

@@ -117,6 +117,6 @@ def _print_verdict(verdict: dict) -> None:
 def _params(args: argparse.Namespace) -> int:
     params, found, stage_params = pipeline.prepare(args.params_file, args.overrides, _layout(args))
     print(config.dump_params(params), end="")
-    print("# what each stage notebook receives (besides run_dir):")
+    print("# what each stage notebook receives (run_dir becomes the run folder):")
     print(config.dump_params({s.name: stage_params[s.name] for s in found}), end="")
     return 0

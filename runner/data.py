@@ -50,10 +50,10 @@ def _sample(rng: np.random.Generator, n: int, bias: float, drift: float) -> pd.D
     purpose = rng.choice(PURPOSES, n, p=purpose_p / purpose_p.sum())
     housing = rng.choice(HOUSING, n, p=[0.3, 0.35, 0.35])
     logit = (
-        -1.6
-        + 3.2 * (debt_ratio - 0.33)
-        + 0.75 * late_payments
-        - 0.9 * np.log(income / 42_000)
+        -1.9
+        + 4.5 * (debt_ratio - 0.33)
+        + 1.0 * late_payments
+        - 1.3 * np.log(income / 42_000)
         - 0.02 * (age - 42)
         - 0.04 * employment_years
         + 1.5 * (loan_amount / income - 0.33)

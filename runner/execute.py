@@ -15,7 +15,8 @@ from typing import Any
 
 import nbformat
 import papermill
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from papermill.exceptions import PapermillExecutionError
 
@@ -42,17 +43,20 @@ def run_notebook(
         return max(1, int(min(cell_timeout, deadline - time.monotonic())))
 
     kernel_name = nbformat.read(source, as_version=4).metadata.get("kernelspec", {}).get("name", "python3")
-    # ipykernel 7 warns on every start when the transport is unencrypted TCP; CurveZMQ keys
-    # provisioned by the kernel manager encrypt it and silence the warning.
-    km = KernelManager(kernel_name=kernel_name, transport_encryption="auto")
+    # nbclient's cell timeouts only fire with an asynchronous kernel client. ipykernel 7 warns
+    # on every start when the transport is unencrypted TCP; CurveZMQ keys provisioned by the
+    # kernel manager encrypt it and silence the warning.
+    km = AsyncKernelManager(kernel_name=kernel_name, transport_encryption="auto")
     try:
         papermill.execute_notebook(
             str(source),
             str(output),
             parameters=parameters,
             progress_bar=False,
-            cwd=str(cwd),
             km=km,
+            # the kernel's working directory, set without papermill's process-wide chdir,
+            # which parallel stages in threads would race on
+            resources={"metadata": {"path": str(cwd)}},
             timeout_func=timeout_for,
             on_cell_executed=(lambda **_: on_cell()) if on_cell else None,
         )
@@ -66,7 +70,7 @@ def run_notebook(
         raise StageFailed("the kernel died (out of memory, or the process was killed)") from None
     finally:
         if km.has_kernel:
-            km.shutdown_kernel(now=True)
+            run_sync(km.shutdown_kernel)(now=True)
 
 
 def mark(notebook: Path, stage: str, status: str, error: str | None) -> None:

@@ -31,7 +31,7 @@ _TYPE_NAMES: dict[str, Any] = {
 
 
 def stage_parameters(stages: list[Stage], params: dict[str, Any], source: Path) -> dict[str, dict[str, Any]]:
-    """The parameters each stage notebook will receive, without ``run_dir``.
+    """The parameters each stage notebook will receive; ``run_dir`` is filled in per run.
 
     Raises SignoffError naming the params file, the dotted key and what the
     notebook expected, before any notebook has run.
@@ -65,8 +65,8 @@ def _check_stage(
             names = ", ".join(n for n in declared if n not in COMMON) or "none"
             raise SignoffError(f"{where}: {stage.path.name} declares no parameter {key!r} (it declares: {names})")
         values[key] = value
-    for key in COMMON:
-        if key in declared and key != "run_dir":
+    for key in ("seed", "data"):
+        if key in declared:
             values[key] = params[key]
     for key, value in values.items():
         _check_type(stage, declared[key], value, f"{source}: stages.{stage.name}.{key}")
@@ -76,6 +76,8 @@ def _check_stage(
                 f"{source}: stages.{stage.name}.{key}: required by {stage.path.name} "
                 f"({spec['inferred_type_name']}, no default) but not given"
             )
+    if "run_dir" in declared:
+        values["run_dir"] = ""
     return values
 
 

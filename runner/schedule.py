@@ -52,7 +52,9 @@ def run_stages(
                     progress.line(f"{stage.name:<12} skipped (needs {', '.join(blocked)}, which did not pass)")
                 elif all(s == "passed" for s in states) and len(running) < max(1, jobs):
                     pending.remove(stage)
-                    params = {**parameters[stage.name], "run_dir": str(run_dir)}
+                    params = dict(parameters[stage.name])
+                    if "run_dir" in params:
+                        params["run_dir"] = str(run_dir)
                     running[pool.submit(_run_one, stage, params, run_dir, execution, progress)] = stage
             if not running:
                 continue

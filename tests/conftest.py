@@ -1,0 +1,63 @@
+"""Shared fixtures: a throwaway copy of the project, and the real `signoff` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """notebooks/, templates/ and params/ copied, so a test may edit a stage without touching the repo."""
+    for folder in ("notebooks", "templates", "params"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    return tmp_path
+
+
+def signoff(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run the CLI as a user's shell would: a separate process, real exit code, no terminal."""
+    env = {**os.environ, "SIGNOFF_SCRATCH": str(cwd / "scratch")}
+    return subprocess.run(
+        [sys.executable, "-m", "runner", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
+    )
+
+
+def run_folders(project: Path, model: str = "credit-default") -> list[Path]:
+    folder = project / "outputs" / model
+    return sorted(p for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def write_notebook(path: Path, *sources: str, parameters: str | None = None, needs: list[str] | None = None) -> None:
+    """A small stage notebook: an optional parameters cell, then one code cell per source."""
+    nb = nbformat.v4.new_notebook()
+    if parameters is not None:
+        cell = nbformat.v4.new_code_cell(parameters)
+        cell.metadata["tags"] = ["parameters"]
+        nb.cells.append(cell)
+    nb.cells += [nbformat.v4.new_code_cell(source) for source in sources]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    if needs is not None:
+        nb.metadata["signoff"] = {"needs": needs}
+    nbformat.write(nb, path)
+
+
+def edit_cell(path: Path, old: str, new: str) -> None:
+    """Replace text in the one code cell of a committed notebook that contains it."""
+    nb = nbformat.read(path, as_version=4)
+    matches = [c for c in nb.cells if c.cell_type == "code" and old in c.source]
+    assert len(matches) == 1, f"{old!r} found in {len(matches)} cells of {path.name}"
+    matches[0].source = matches[0].source.replace(old, new)
+    nbformat.write(nb, path)

@@ -1,0 +1,96 @@
+from pathlib import Path
+
+import pytest
+
+from runner.config import load_params
+from runner.errors import SignoffError
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_minimal_file_gets_every_default(tmp_path):
+    params = load_params(write(tmp_path / "p.yaml", "model: m1\ndata: {target: y, path: d.csv}\ngates: []\n"))
+    assert params["seed"] == 42
+    assert params["execution"] == {"cell_timeout": 600, "stage_timeout": 1800}
+    assert params["data"]["synthetic"]["n_rows"] == 5000
+    assert params["data"]["path"] == str((tmp_path / "d.csv").resolve())
+
+
+def test_extends_merges_mappings_and_replaces_lists(tmp_path):
+    write(tmp_path / "base" / "base.yaml", """
+model: base
+data: {current_path: cur.csv, synthetic: {n_rows: 900, drift: 0.5}}
+stages: {train: {max_iter: 10, learning_rate: 0.2}}
+gates: [{id: a, metric: validate.roc_auc, min: 0.5}, {id: b, metric: eda.n_rows, min: 1}]
+""")
+    child = write(tmp_path / "child.yaml", """
+extends: base/base.yaml
+model: child
+data: {synthetic: {n_rows: 1200}}
+stages: {train: {max_iter: 20}}
+gates: [{id: c, metric: validate.brier, max: 0.3}]
+""")
+    params = load_params(child)
+    assert params["model"] == "child"
+    assert params["data"]["synthetic"] == {"n_rows": 1200, "drift": 0.5, "bias": 0.0}
+    assert params["stages"]["train"] == {"max_iter": 20, "learning_rate": 0.2}
+    assert [g["id"] for g in params["gates"]] == ["c"]
+    # relative to the file that named it, not to the child or the working directory
+    assert params["data"]["current_path"] == str((tmp_path / "base" / "cur.csv").resolve())
+
+
+def test_extends_cycle_is_an_error(tmp_path):
+    write(tmp_path / "a.yaml", "extends: b.yaml\nmodel: a\n")
+    write(tmp_path / "b.yaml", "extends: a.yaml\nmodel: b\n")
+    with pytest.raises(SignoffError, match="cycle"):
+        load_params(tmp_path / "a.yaml")
+
+
+def test_overrides_are_yaml_scalars_on_dotted_keys(tmp_path):
+    path = write(tmp_path / "p.yaml", "model: m\n")
+    params = load_params(path, ["data.synthetic.n_rows=700", "stages.train.max_iter=50",
+                                "stages.train.model_type=logistic_regression", "data.synthetic.bias=0.5",
+                                "stages.validate.flag=true", "seed=7"])
+    assert params["data"]["synthetic"]["n_rows"] == 700
+    assert params["stages"]["train"] == {"max_iter": 50, "model_type": "logistic_regression"}
+    assert params["stages"]["validate"]["flag"] is True
+    assert params["seed"] == 7 and params["data"]["synthetic"]["bias"] == 0.5
+
+
+@pytest.mark.parametrize(
+    ("text", "overrides", "message"),
+    [
+        ("model: Bad/Name\n", [], "model: expected a name"),
+        ("model: ../escape\n", [], "model: expected a name"),
+        ("model: m\ncolour: red\n", [], "colour: unknown top-level key"),
+        ("model: m\ndata: {targett: y}\n", [], "data.targett: unknown key"),
+        ("model: m\nseed: 1.5\n", [], "seed: expected an integer"),
+        ("model: m\nstages: {train: {when: 2024-01-01}}\n", [], "stages.train.when: expected plain data"),
+        ("model: m\ndata: {path: d.csv}\n", [], "data.target is required"),
+        ("model: m\ngates: [{id: g, metric: validate.roc_auc}]\n", [], "expected min or max"),
+        ("model: m\ngates: [{id: g, metric: x.y, min: high}]\n", [], r"gates\[0\].min \(g\): expected a number"),
+        ("model: m\ngates: [{id: g, metric: x.y, min: 1, severity: fatal}]\n", [], "expected block or warn"),
+        ("model: m\ngates: [{id: g, metric: x.y, min: 1}, {id: g, metric: x.z, max: 1}]\n", [], "used by two gates"),
+        ("model: m\n", ["stages.train"], "expected KEY=VALUE"),
+        ("model: m\n", ["model.name=x"], "holds str, not a mapping"),
+        ("model: m\nexecution: {stage_timeout: 0}\n", [], "execution.stage_timeout: expected a number of seconds"),
+        ("- a list\n", [], "expected a mapping of parameters"),
+        ("model: [unclosed\n", [], "not valid YAML"),
+    ],
+)
+def test_bad_params_name_file_and_key(tmp_path, text, overrides, message):
+    path = write(tmp_path / "bad.yaml", text)
+    with pytest.raises(SignoffError, match=message) as caught:
+        load_params(path, overrides)
+    assert caught.value.exit_code == 2
+    if not overrides:
+        assert str(path) in str(caught.value)
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(SignoffError, match="no such params file"):
+        load_params(tmp_path / "nope.yaml")

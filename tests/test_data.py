@@ -1,0 +1,98 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from runner import data
+from runner.config import DEFAULTS
+from runner.errors import SignoffError
+
+
+def test_same_seed_same_data_other_seed_other_data():
+    first, first_current = data.synthetic_credit(1000, seed=7)
+    again, again_current = data.synthetic_credit(1000, seed=7)
+    other, _ = data.synthetic_credit(1000, seed=8)
+    pd.testing.assert_frame_equal(first, again)
+    pd.testing.assert_frame_equal(first_current, again_current)
+    assert not first.equals(other)
+    assert data.fingerprint(first) == data.fingerprint(again) != data.fingerprint(other)
+
+
+def test_columns_kinds_and_binary_target():
+    frame, current = data.synthetic_credit(2000, seed=1)
+    assert set(data.NUMERIC + data.CATEGORICAL + ["default"]) == set(frame.columns)
+    assert set(frame["default"].unique()) == {0, 1}
+    assert set(frame["sex"]) == {"F", "M"} and set(frame["age_band"]) <= set(data.AGE_BANDS)
+    assert 0.1 < frame["default"].mean() < 0.4
+    assert frame["income"].isna().any()  # imputation has something to do
+    assert len(current) == 1000
+
+
+def test_bias_shifts_one_sex_outcomes():
+    fair, _ = data.synthetic_credit(20000, seed=3, bias=0.0)
+    biased, _ = data.synthetic_credit(20000, seed=3, bias=1.0)
+
+    def gap(frame):
+        rates = frame.groupby("sex")["default"].mean()
+        return rates["F"] - rates["M"]
+
+    assert abs(gap(fair)) < 0.03
+    assert gap(biased) > 0.1
+
+
+def test_drift_moves_the_current_sample_only():
+    reference, still = data.synthetic_credit(5000, seed=4, drift=0.0)
+    drifted_reference, drifted = data.synthetic_credit(5000, seed=4, drift=1.0)
+    pd.testing.assert_frame_equal(reference, drifted_reference)
+    assert abs(still["debt_ratio"].mean() - reference["debt_ratio"].mean()) < 0.02
+    assert drifted["debt_ratio"].mean() - reference["debt_ratio"].mean() > 0.1
+    assert drifted["late_payments"].mean() > reference["late_payments"].mean() + 0.5
+
+
+def test_load_caches_parquet_keyed_by_parameters(tmp_path):
+    params = {**DEFAULTS["data"], "synthetic": {"n_rows": 300, "drift": 0.0, "bias": 0.0}}
+    reference, current = data.load(params, 5, tmp_path)
+    assert len(list(tmp_path.glob("data-*/reference.parquet"))) == 1
+    again, _ = data.load(params, 5, tmp_path)
+    pd.testing.assert_frame_equal(reference, again)
+    data.load(params, 6, tmp_path)
+    assert len(list(tmp_path.glob("data-*/reference.parquet"))) == 2
+
+
+def real(tmp_path, frame, name="d.csv", **overrides):
+    path = tmp_path / name
+    frame.to_parquet(path) if name.endswith(".parquet") else frame.to_csv(path, index=False)
+    return path, {**DEFAULTS["data"], "path": str(path), "target": "y", "sensitive_features": ["group"], **overrides}
+
+
+def test_real_data_csv_and_parquet_with_string_labels(tmp_path):
+    frame = pd.DataFrame({"x": np.arange(6.0), "group": list("ababab"), "y": ["bad", "good"] * 3})
+    path, params = real(tmp_path, frame, "d.parquet", positive_label="bad")
+    loaded = data.read_table(path, params)
+    assert loaded["y"].tolist() == [1, 0] * 3
+    path, params = real(tmp_path, frame.assign(y=[True, False] * 3))
+    assert data.read_table(path, params)["y"].tolist() == [1, 0] * 3
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (pd.DataFrame({"x": [1], "y": [0]}), r"column 'group' .* is missing"),
+        (pd.DataFrame({"x": [1], "group": ["a"]}), r"column 'y' .* is missing"),
+        (pd.DataFrame({"group": ["a"] * 3, "y": ["p", "q", "r"]}), r"target column 'y' must be 0/1"),
+        (pd.DataFrame({"group": ["a"] * 2, "y": [1, None]}), r"target column 'y' has 1 missing"),
+    ],
+)
+def test_bad_real_data_names_file_and_column(tmp_path, frame, message):
+    path, params = real(tmp_path, frame)
+    with pytest.raises(SignoffError, match=message) as caught:
+        data.read_table(path, params)
+    assert str(path) in str(caught.value)
+
+
+def test_missing_or_unknown_data_file(tmp_path):
+    params = {**DEFAULTS["data"], "target": "y", "sensitive_features": []}
+    with pytest.raises(SignoffError, match="no such data file"):
+        data.read_table(tmp_path / "none.csv", params)
+    (tmp_path / "d.xlsx").write_text("x")
+    with pytest.raises(SignoffError, match="expected a .csv or .parquet"):
+        data.read_table(tmp_path / "d.xlsx", params)

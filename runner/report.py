@@ -18,8 +18,6 @@ import scrapbook as sb
 from runner import workspace
 
 COLOURS = {"PASS": "#1e8449", "WARN": "#b9770e", "BLOCKED": "#c0392b", "ERROR": "#7b241c"}
-STATUS_COLOURS = {"pass": "#d5f5e3", "fail": "#fadbd8", "missing": "#fadbd8", "failed": "#fadbd8",
-                  "skipped": "#fcf3cf", "passed": "#d5f5e3"}
 
 
 def load(run_dir: str) -> dict[str, Any]:
@@ -49,7 +47,7 @@ def banner(run: dict[str, Any]) -> str:
     )
 
 
-def gate_table(run: dict[str, Any]) -> pd.io.formats.style.Styler:
+def gate_table(run: dict[str, Any]) -> pd.DataFrame:
     rows = [
         {
             "gate": g["id"],
@@ -57,20 +55,20 @@ def gate_table(run: dict[str, Any]) -> pd.io.formats.style.Styler:
             "observed": _number(g["observed"]),
             "threshold": " and ".join(f"{k} {v:g}" for k, v in g["threshold"].items()),
             "severity": g["severity"],
-            "status": g["status"],
+            "status": g["status"].upper(),
             "why": g.get("why") or "(no reason given)",
         }
         for g in run["verdict"]["gates"]
     ]
-    return _styled(pd.DataFrame(rows, columns=["gate", "metric", "observed", "threshold", "severity", "status", "why"]))
+    return pd.DataFrame(rows, columns=["gate", "metric", "observed", "threshold", "severity", "status", "why"])
 
 
-def stage_table(run: dict[str, Any]) -> pd.io.formats.style.Styler:
+def stage_table(run: dict[str, Any]) -> pd.DataFrame:
     rows = [
-        {"stage": s["name"], "status": s["status"], "seconds": s["seconds"], "error": s["error"] or ""}
+        {"stage": s["name"], "status": s["status"].upper(), "seconds": f"{s['seconds']:.1f}", "error": s["error"] or ""}
         for s in run["verdict"]["stages"]
     ]
-    return _styled(pd.DataFrame(rows, columns=["stage", "status", "seconds", "error"]))
+    return pd.DataFrame(rows, columns=["stage", "status", "seconds", "error"])
 
 
 def policy_table(run: dict[str, Any]) -> pd.DataFrame:
@@ -102,12 +100,9 @@ def key_plots(run: dict[str, Any]) -> None:
                 notebook.reglue(name)
 
 
-def _styled(frame: pd.DataFrame) -> pd.io.formats.style.Styler:
-    return frame.style.map(lambda s: f"background-color:{STATUS_COLOURS.get(s, 'white')}", subset=["status"]).hide()
-
-
 def _number(value: Any) -> Any:
-    return round(value, 4) if isinstance(value, float) else value
+    """Four significant digits for floats, so a table mixing counts and rates stays readable."""
+    return f"{value:.4g}" if isinstance(value, float) else value
 
 
 def _policy(policy: dict[str, Any] | None) -> str:

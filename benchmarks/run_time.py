@@ -1,0 +1,78 @@
+"""How long a data scientist waits: `signoff run` against the same notebooks run by the papermill CLI.
+
+A: `signoff run PARAMS` (stages, evidence, gates, report, HTML, archive).
+B: the same stage notebooks with the same resolved parameters, one after another,
+   each with `papermill IN OUT -f PARAMS.yaml`.
+The two alternate (A B A B ...) so that a machine's drift affects both alike.
+
+    python benchmarks/run_time.py [params/credit.yaml] [--repeat 3] [-p KEY=VALUE ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from runner import pipeline  # noqa: E402
+
+
+def signoff_run(params: Path, overrides: list[str], out: Path) -> float:
+    flags = [arg for o in overrides for arg in ("-p", o)]
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "runner", "run", str(params), *flags, "--output-root", str(out)],
+                            cwd=ROOT, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if result.returncode not in (0, 1):
+        sys.exit(f"signoff run failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return elapsed
+
+
+def papermill_sequence(stages: list, parameters: dict, work: Path) -> float:
+    run_dir = work / "run"
+    run_dir.mkdir(parents=True)
+    files = []
+    for stage in stages:
+        values = {**parameters[stage.name], "run_dir": str(run_dir)}
+        path = work / f"{stage.name}.yaml"
+        path.write_text(yaml.safe_dump(values), encoding="utf-8")
+        files.append((stage, path))
+    start = time.perf_counter()
+    for stage, path in files:
+        subprocess.run([sys.executable, "-m", "papermill", str(stage.path), str(run_dir / f"{stage.name}.ipynb"),
+                        "-f", str(path), "--no-progress-bar"], cwd=ROOT, capture_output=True, check=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("params", nargs="?", type=Path, default=ROOT / "params" / "credit.yaml")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("-p", dest="overrides", action="append", default=[])
+    args = parser.parse_args()
+    layout = pipeline.Layout(ROOT / "notebooks", ROOT / "templates" / "report.ipynb", ROOT / "outputs")
+    _, stages, parameters = pipeline.prepare(args.params, args.overrides, layout)
+    timings: dict[str, list[float]] = {"signoff": [], "papermill": []}
+    with tempfile.TemporaryDirectory(prefix="signoff-bench-") as tmp:
+        for i in range(args.repeat):
+            timings["signoff"].append(signoff_run(args.params, args.overrides, Path(tmp) / f"out-{i}"))
+            timings["papermill"].append(papermill_sequence(stages, parameters, Path(tmp) / f"pm-{i}"))
+            print(f"round {i + 1}: signoff {timings['signoff'][-1]:.1f} s, papermill {timings['papermill'][-1]:.1f} s",
+                  flush=True)
+    a, b = statistics.median(timings["signoff"]), statistics.median(timings["papermill"])
+    print(f"signoff run median:        {a:.1f} s")
+    print(f"papermill CLI median:      {b:.1f} s")
+    print(f"ratio: {a / b:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -249,6 +249,13 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """Writes a value shared by several keys out in full, never as an &anchor/*alias."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def dump_params(params: dict[str, Any]) -> str:
     """The resolved params as YAML, in the order the user wrote them."""
-    return yaml.safe_dump(params, sort_keys=False, allow_unicode=True)
+    return yaml.dump(params, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True)

@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("-p", dest="overrides", action="append", default=[])
     args = parser.parse_args()
-    layout = pipeline.Layout(ROOT / "notebooks", ROOT / "templates" / "report.ipynb", ROOT / "outputs")
+    layout = pipeline.Layout(ROOT / "notebooks", ROOT / "templates", ROOT / "outputs")
     _, stages, parameters = pipeline.prepare(args.params, args.overrides, layout)
     timings: dict[str, list[float]] = {"signoff": [], "papermill": []}
     with tempfile.TemporaryDirectory(prefix="signoff-bench-") as tmp:

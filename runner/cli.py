@@ -79,7 +79,7 @@ def _layout(args: argparse.Namespace) -> pipeline.Layout:
     root = workspace.project_root(args.params_file.resolve().parent)
     return pipeline.Layout(
         notebooks=args.notebooks or root / "notebooks",
-        report_template=root / "templates" / "report.ipynb",
+        templates=root / "templates",
         output_root=getattr(args, "output_root", None) or root / "outputs",
     )
 

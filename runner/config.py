@@ -29,13 +29,17 @@ DEFAULTS: dict[str, Any] = {
         "target": "default",
         "positive_label": None,
         "sensitive_features": ["sex", "age_band"],
-        "synthetic": {"n_rows": 5000, "drift": 0.0, "bias": 0.0},
+        "synthetic": {"n_rows": 10000, "drift": 0.0, "bias": 0.0, "leak": False},
     },
     "stages": {},
     "gates": [],
     "execution": {"cell_timeout": 600, "stage_timeout": 1800},
+    "checklist": {},
+    "checklist_required": False,
+    "card": {},
 }
-TOP_LEVEL = {"extends", "model", "seed", "data", "stages", "gates", "execution"}
+TOP_LEVEL = {"extends", "model", "seed", "data", "stages", "gates", "execution", "checklist", "checklist_required", "card"}
+CARD_KEYS = {"intended_use", "out_of_scope", "owners", "limitations"}
 DATA_KEYS = set(DEFAULTS["data"])
 SYNTHETIC_KEYS = set(DEFAULTS["data"]["synthetic"])
 EXECUTION_KEYS = set(DEFAULTS["execution"])
@@ -163,13 +167,15 @@ def _check(params: dict[str, Any], path: Path) -> None:
         fail("data.sensitive_features", f"expected a list of column names, got {features!r}")
     synthetic = data["synthetic"]
     if not isinstance(synthetic, dict):
-        fail("data.synthetic", "expected a mapping with n_rows, drift, bias")
+        fail("data.synthetic", "expected a mapping with n_rows, drift, bias, leak")
     _check_keys(synthetic, SYNTHETIC_KEYS, "data.synthetic", path)
     if not _is_int(synthetic["n_rows"]) or synthetic["n_rows"] < 100:
         fail("data.synthetic.n_rows", f"expected an integer >= 100, got {synthetic['n_rows']!r}")
     for knob in ("drift", "bias"):
         if not _is_number(synthetic[knob]):
             fail(f"data.synthetic.{knob}", f"expected a number, got {synthetic[knob]!r}")
+    if not isinstance(synthetic["leak"], bool):
+        fail("data.synthetic.leak", f"expected true or false, got {synthetic['leak']!r}")
     stages = params["stages"]
     if not isinstance(stages, dict):
         fail("stages", "expected a mapping of stage name to that notebook's parameters")
@@ -184,6 +190,13 @@ def _check(params: dict[str, Any], path: Path) -> None:
         if not _is_number(execution[key]) or execution[key] <= 0:
             fail(f"execution.{key}", f"expected a number of seconds > 0, got {execution[key]!r}")
     _check_gates(params["gates"], path)
+    if not isinstance(params["checklist"], dict) or not all(isinstance(v, str) for v in params["checklist"].values()):
+        fail("checklist", "expected a mapping of checklist item id to an attestation (text, who, when)")
+    if not isinstance(params["checklist_required"], bool):
+        fail("checklist_required", f"expected true or false, got {params['checklist_required']!r}")
+    if not isinstance(params["card"], dict):
+        fail("card", f"expected a mapping with {', '.join(sorted(CARD_KEYS))}")
+    _check_keys(params["card"], CARD_KEYS, "card", path)
 
 
 def _check_gates(gates: Any, path: Path) -> None:

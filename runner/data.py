@@ -18,22 +18,32 @@ import pandas as pd
 from runner.errors import SignoffError
 
 NUMERIC = ["age", "income", "debt_ratio", "credit_lines", "late_payments", "loan_amount", "employment_years"]
-CATEGORICAL = ["purpose", "housing", "sex", "age_band"]
+CATEGORICAL = ["purpose", "housing", "employment_type", "sex", "age_band"]
 PURPOSES = ["car", "home", "education", "business", "other"]
 HOUSING = ["own", "rent", "mortgage"]
-AGE_BANDS = ["18-25", "26-40", "41-60", "60+"]
+EMPLOYMENT_TYPES = ["full-time", "part-time", "self-employed"]
+AGE_BANDS = ["18-34", "35-54", "55+"]
 
 
-def synthetic_credit(n_rows: int, seed: int, bias: float = 0.0, drift: float = 0.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def synthetic_credit(
+    n_rows: int, seed: int, bias: float = 0.0, drift: float = 0.0, leak: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A seeded credit-default data set: the training sample and a "current" sample.
 
-    ``bias`` adds to the default log-odds of women, so a fairness stage has a
-    real disparity to find; ``drift`` shifts the current sample's income, debt,
+    ``bias`` moves the default log-odds of women up and of men down by half
+    of it each (the overall rate stays put), so a fairness stage has a real
+    disparity to find; ``drift`` shifts the current sample's income, debt,
     late payments and loan purposes away from the training sample's, while the
-    relation between features and default stays the same.
+    relation between features and default stays the same.  ``leak`` adds
+    ``collections_flag``, a column only known after the outcome (it copies the
+    target but for 2% noise), which a leakage scan must catch.
     """
     reference = _sample(np.random.default_rng([seed, 0]), n_rows, bias, drift=0.0)
     current = _sample(np.random.default_rng([seed, 1]), max(n_rows // 2, 100), bias, drift)
+    if leak:
+        for frame, rng in ((reference, np.random.default_rng([seed, 2])), (current, np.random.default_rng([seed, 3]))):
+            noise = rng.random(len(frame)) < 0.02
+            frame.insert(frame.columns.get_loc("default"), "collections_flag", np.where(noise, 1 - frame["default"], frame["default"]))
     return reference, current
 
 
@@ -49,17 +59,20 @@ def _sample(rng: np.random.Generator, n: int, bias: float, drift: float) -> pd.D
     purpose_p = np.array([0.3, 0.25, 0.15, 0.12, 0.18]) + drift * np.array([-0.1, -0.05, 0.0, 0.12, 0.03])
     purpose = rng.choice(PURPOSES, n, p=purpose_p / purpose_p.sum())
     housing = rng.choice(HOUSING, n, p=[0.3, 0.35, 0.35])
+    # No effect on default of its own, but far more common among women: a proxy through
+    # which a model that never sees `sex` can still learn a biased outcome.
+    part_time = rng.random(n) < np.where(sex == "F", 0.6, 0.05)
+    employment_type = np.where(part_time, "part-time", rng.choice(["full-time", "self-employed"], n, p=[0.85, 0.15]))
     logit = (
         -1.9
         + 4.5 * (debt_ratio - 0.33)
         + 1.0 * late_payments
         - 1.3 * np.log(income / 42_000)
-        - 0.02 * (age - 42)
-        - 0.04 * employment_years
+        - 0.005 * (employment_years - 10)
         + 1.5 * (loan_amount / income - 0.33)
         + 0.45 * (purpose == "business")
         + 0.25 * (housing == "rent")
-        + bias * (sex == "F")
+        + bias * ((sex == "F") - 0.5)
     )
     default = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype("int64")
     frame = pd.DataFrame(
@@ -73,8 +86,9 @@ def _sample(rng: np.random.Generator, n: int, bias: float, drift: float) -> pd.D
             "employment_years": employment_years,
             "purpose": purpose,
             "housing": housing,
+            "employment_type": employment_type,
             "sex": sex,
-            "age_band": pd.cut(age, [0, 25, 40, 60, 200], labels=AGE_BANDS).astype(str),
+            "age_band": pd.cut(age, [0, 34, 54, 200], labels=AGE_BANDS).astype(str),
             "default": default,
         }
     )
@@ -106,7 +120,9 @@ def load(data: dict[str, Any], seed: int, cache_dir: Path) -> tuple[pd.DataFrame
 def _build(data: dict[str, Any], seed: int) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     if not data.get("path"):
         synthetic = data["synthetic"]
-        reference, current = synthetic_credit(synthetic["n_rows"], seed, synthetic["bias"], synthetic["drift"])
+        reference, current = synthetic_credit(
+            synthetic["n_rows"], seed, synthetic["bias"], synthetic["drift"], synthetic.get("leak", False)
+        )
         if data.get("current_path"):
             current = read_table(Path(data["current_path"]), data)
         return reference, current

@@ -6,6 +6,7 @@ model was trained and tested on without copying data.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
 MODEL_TYPES = ("hist_gradient_boosting", "logistic_regression")
 SPLITS = ("train", "valid", "test")
@@ -47,8 +48,10 @@ def build(
     if model_type == "hist_gradient_boosting":
         encode = ColumnTransformer(
             [
-                ("categorical", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
-                                               encoded_missing_value=-1), categorical),
+                ("categorical", make_pipeline(
+                    FunctionTransformer(as_object, feature_names_out="one-to-one"),
+                    OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1),
+                ), categorical),
                 ("numeric", "passthrough", numeric),
             ],
             verbose_feature_names_out=False,
@@ -73,6 +76,12 @@ def build(
     raise ValueError(f"model_type must be one of {', '.join(MODEL_TYPES)}, got {model_type!r}")
 
 
+def as_object(X: pd.DataFrame) -> pd.DataFrame:
+    """Categorical columns as objects: a request whose category is missing in every row
+    arrives as an all-NaN float column, which the encoder would otherwise reject."""
+    return X.astype(object)
+
+
 def baseline() -> DummyClassifier:
     """The naive alternative every model must beat: predict the training prevalence."""
     return DummyClassifier(strategy="prior")
@@ -85,15 +94,19 @@ def fit_timed(estimator: Any, X: pd.DataFrame, y: pd.Series) -> float:
     return time.perf_counter() - start
 
 
-def save(folder: Path, model: Any, base: Any, assignment: pd.Series, feature_names: list[str]) -> None:
+def save(
+    folder: Path, model: Any, base: Any, assignment: pd.Series, feature_names: list[str], facts: dict[str, Any]
+) -> None:
+    """Store what later stages need; ``facts`` (threshold, training time, ...) as JSON beside the model."""
     joblib.dump(model, folder / "model.joblib")
     joblib.dump(base, folder / "baseline.joblib")
     pd.DataFrame({"split": assignment}).to_parquet(folder / "split.parquet", index=False)
     pd.Series(feature_names, name="feature").to_frame().to_parquet(folder / "features.parquet", index=False)
+    (folder / "training.json").write_text(json.dumps(facts, indent=2), encoding="utf-8")
 
 
 def load(folder: Path) -> dict[str, Any]:
-    """What the train stage left: model, baseline, split labels and feature names."""
+    """What the train stage left: model, baseline, split labels, feature names and training facts."""
     if not (folder / "model.joblib").exists():
         raise FileNotFoundError(
             f"{folder / 'model.joblib'} does not exist: run the train stage (02_train.ipynb) first"
@@ -103,4 +116,11 @@ def load(folder: Path) -> dict[str, Any]:
         "baseline": joblib.load(folder / "baseline.joblib"),
         "split": pd.read_parquet(folder / "split.parquet")["split"],
         "features": pd.read_parquet(folder / "features.parquet")["feature"].tolist(),
+        "facts": json.loads((folder / "training.json").read_text(encoding="utf-8")),
+        "model_bytes": (folder / "model.joblib").stat().st_size,
     }
+
+
+def split_rows(trained: dict[str, Any], name: str) -> np.ndarray:
+    """Boolean mask of the rows in one split."""
+    return (trained["split"] == name).to_numpy()

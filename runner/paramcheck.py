@@ -19,9 +19,12 @@ from runner.config import IDENTIFIER
 from runner.errors import SignoffError
 from runner.stages import Stage
 
-# Parameters Signoff itself passes to every notebook that declares them; they are set
-# by the top-level keys of a params file, never under stages.<name>.
-COMMON = ("run_dir", "seed", "data")
+# Parameters Signoff itself passes to every notebook that declares them, never set under
+# stages.<name>: seed and data come from the params file's top-level keys, the run's
+# folders from the run.
+FROM_PARAMS = ("seed", "data")
+FROM_RUN = ("run_dir", "previous_run")
+COMMON = FROM_PARAMS + FROM_RUN
 
 _TYPE_NAMES: dict[str, Any] = {
     "int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict,
@@ -31,7 +34,7 @@ _TYPE_NAMES: dict[str, Any] = {
 
 
 def stage_parameters(stages: list[Stage], params: dict[str, Any], source: Path) -> dict[str, dict[str, Any]]:
-    """The parameters each stage notebook will receive; ``run_dir`` is filled in per run.
+    """The parameters each stage notebook will receive; ``run_dir`` and ``previous_run`` are filled in per run.
 
     Raises SignoffError naming the params file, the dotted key and what the
     notebook expected, before any notebook has run.
@@ -59,25 +62,28 @@ def _check_stage(
         where = f"{source}: stages.{stage.name}.{key}"
         if not isinstance(key, str) or not IDENTIFIER.match(key):
             raise SignoffError(f"{where}: not a parameter name (expected a Python identifier)")
-        if key in COMMON:
+        if key in FROM_PARAMS:
             raise SignoffError(f"{where}: {key} is set by the top-level '{key}' key, not per stage")
+        if key in FROM_RUN:
+            raise SignoffError(f"{where}: {key} is set by Signoff for each run, not in a params file")
         if key not in declared:
             names = ", ".join(n for n in declared if n not in COMMON) or "none"
             raise SignoffError(f"{where}: {stage.path.name} declares no parameter {key!r} (it declares: {names})")
         values[key] = value
-    for key in ("seed", "data"):
+    for key in FROM_PARAMS:
         if key in declared:
             values[key] = params[key]
     for key, value in values.items():
         _check_type(stage, declared[key], value, f"{source}: stages.{stage.name}.{key}")
     for key, spec in declared.items():
-        if key not in values and key != "run_dir" and _is_required(stage, spec):
+        if key not in values and key not in FROM_RUN and _is_required(stage, spec):
             raise SignoffError(
                 f"{source}: stages.{stage.name}.{key}: required by {stage.path.name} "
                 f"({spec['inferred_type_name']}, no default) but not given"
             )
-    if "run_dir" in declared:
-        values["run_dir"] = ""
+    for key in FROM_RUN:
+        if key in declared:
+            values[key] = ""
     return values
 
 

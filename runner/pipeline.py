@@ -4,8 +4,8 @@
 2. open a run folder under a temporary name and write the resolved params
 3. materialise the data once (bad data stops the run before any notebook)
 4. execute the stage DAG through Papermill
-5. gather the evidence, check the gates, reach the verdict
-6. execute the gating report, render every notebook to HTML
+5. gather the evidence, answer the release checklist, check the gates, reach the verdict
+6. execute the gating report, write the model card, render every notebook to HTML
 7. write the manifest and move the run folder into place
 """
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner import archive, config, data, evidence, gates, paramcheck, render, stages, workspace
+from runner import archive, checklist, config, data, evidence, gates, model_card, paramcheck, render, stages, workspace
 from runner.errors import SignoffError
 from runner.execute import StageFailed, run_notebook
 from runner.progress import Progress
@@ -31,7 +31,7 @@ class Layout:
     """Where a run's inputs come from and where it lands."""
 
     notebooks: Path
-    report_template: Path
+    templates: Path  # report.ipynb, checklist.yaml, model_card.md.j2
     output_root: Path
 
 
@@ -49,8 +49,10 @@ def prepare(params_file: Path, overrides: list[str], layout: Layout) -> tuple[di
     """Resolve and check everything a run needs; raises SignoffError before anything runs."""
     params = config.load_params(params_file, overrides)
     found = stages.discover(layout.notebooks)
-    if not layout.report_template.is_file():
-        raise SignoffError(f"{layout.report_template}: no report template")
+    for name in ("report.ipynb", "checklist.yaml", "model_card.md.j2"):
+        if not (layout.templates / name).is_file():
+            raise SignoffError(f"{layout.templates / name}: missing template")
+    checklist.check_attestations(checklist.load(layout.templates / "checklist.yaml"), params["checklist"], params_file)
     return params, found, paramcheck.stage_parameters(found, params, params_file)
 
 
@@ -67,32 +69,44 @@ def run(params_file: Path, overrides: list[str], layout: Layout, jobs: int, prog
         raise
     progress.line(f"run {folder.run_id} of model {model}: {len(found)} stages, {jobs} at a time")
 
-    results = run_stages(found, stage_params, folder.temp, params["execution"], jobs, progress)
+    previous = archive.previous_run(layout.output_root / model)
+    results = run_stages(found, stage_params, folder.temp, previous, params["execution"], jobs, progress)
     notebooks = {r.name: folder.temp / r.notebook for r in results if r.notebook}
     facts = evidence.collect(notebooks)
-    checked = gates.evaluate(params["gates"], facts)
-    previous = archive.previous_run(layout.output_root / model)
+    stages_passed = all(r.status == "passed" for r in results)
+    answers = checklist.answer(checklist.load(layout.templates / "checklist.yaml"), facts, stages_passed,
+                               params["checklist"])
+    facts[checklist.OPEN_ITEMS] = checklist.open_count(answers)
+    declared = [*params["gates"], *([checklist.required_gate()] if params["checklist_required"] else [])]
+    checked = gates.evaluate(declared, facts)
     verdict = {
         "model": model,
         "run_id": folder.run_id,
-        "verdict": gates.verdict(checked, any(r.status != "passed" for r in results)),
+        "verdict": gates.verdict(checked, not stages_passed),
         "gates": checked,
         "stages": [r.__dict__ for r in results],
-        "gate_policy_changes": gates.policy_changes(_previous_gates(previous), params["gates"]),
-        "warnings": gates.warnings(params["gates"]),
+        "gate_policy_changes": gates.policy_changes(_previous_gates(previous), declared),
+        "warnings": gates.warnings(declared) + _open_items_warning(answers),
+        "checklist": answers,
         "params_file": str(params_file),
         "started": started.isoformat(),
     }
     archive.write_json(folder.temp / "evidence.json", facts)
     _write_verdict(folder.temp, verdict)
 
-    report = _execute_report(layout.report_template, folder.temp, params["execution"], progress)
+    report = _execute_report(layout.templates / "report.ipynb", folder.temp, params["execution"], progress)
     if report.status != "passed":
         verdict = {**verdict, "verdict": "ERROR", "stages": [*verdict["stages"], report.__dict__]}
         _write_verdict(folder.temp, verdict)
+    model_card.write(layout.templates / "model_card.md.j2", folder.temp, params, verdict, facts)
     _render_all(folder.temp, verdict)
     final = archive.finalize(folder, model, previous)
     return Outcome(verdict, final)
+
+
+def _open_items_warning(answers: list[dict[str, Any]]) -> list[str]:
+    open_ids = [a["id"] for a in answers if a["status"] == "open"]
+    return [f"{len(open_ids)} checklist items open: {', '.join(open_ids)}"] if open_ids else []
 
 
 def _write_verdict(folder: Path, verdict: dict[str, Any]) -> None:

@@ -109,3 +109,35 @@ def _policy(policy: dict[str, Any] | None) -> str:
     if policy is None:
         return ""
     return ", ".join(f"{k} {v}" for k, v in policy.items())
+
+
+def checklist_html(run: dict[str, Any]) -> str:
+    """The release checklist as a table; answers link to the stage page that recorded them."""
+    rows = []
+    for item in run["verdict"].get("checklist", []):
+        answer = html.escape(item["answer"])
+        if item["link"]:
+            answer = f'<a href="{html.escape(item["link"])}">{answer}</a>'
+        rows.append(
+            f"<tr><td><code>{html.escape(item['id'])}</code></td><td>{html.escape(item['question'])}</td>"
+            f"<td><b>{item['status'].upper()}</b></td><td>{answer}</td></tr>"
+        )
+    return ("<table><thead><tr><th>item</th><th>question</th><th>status</th><th>answer</th></tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def fairness_exclusions(run: dict[str, Any]) -> list[str]:
+    """Which small groups each sensitive feature's figures left out."""
+    evidence = run["evidence"]
+    return [
+        f"fairness.{name.split('.')[1]}: left out of the figures: {', '.join(value)}"
+        for name, value in sorted(evidence.items())
+        if name.startswith("fairness.") and name.endswith(".excluded_groups") and value
+    ]
+
+
+def companion_links(run: dict[str, Any]) -> str:
+    """Links to the run's other documents that exist (model card, Evidently's drift report)."""
+    documents = {"model_card.html": "Model card", "evidently_drift.html": "Evidently drift report"}
+    links = [f'<a href="../{name}">{label}</a>' for name, label in documents.items() if (run["folder"] / name).exists()]
+    return " · ".join(links)

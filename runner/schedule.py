@@ -32,11 +32,17 @@ def run_stages(
     stages: list[Stage],
     parameters: dict[str, dict[str, Any]],
     run_dir: Path,
+    previous_run: Path | None,
     execution: dict[str, Any],
     jobs: int,
     progress: Progress,
 ) -> list[StageResult]:
-    """Execute every stage into ``run_dir/notebooks/<stage>.ipynb``; results in pipeline order."""
+    """Execute every stage into ``run_dir/notebooks/<stage>.ipynb``; results in pipeline order.
+
+    Notebooks that declare ``run_dir`` or ``previous_run`` receive this run's folder and
+    the model's previous run folder ("" for the first run).
+    """
+    folders = {"run_dir": str(run_dir), "previous_run": str(previous_run or "")}
     (run_dir / "notebooks").mkdir(exist_ok=True)
     results: dict[str, StageResult] = {}
     pending = list(stages)
@@ -52,9 +58,7 @@ def run_stages(
                     progress.line(f"{stage.name:<12} skipped (needs {', '.join(blocked)}, which did not pass)")
                 elif all(s == "passed" for s in states) and len(running) < max(1, jobs):
                     pending.remove(stage)
-                    params = dict(parameters[stage.name])
-                    if "run_dir" in params:
-                        params["run_dir"] = str(run_dir)
+                    params = {k: folders.get(k, v) for k, v in parameters[stage.name].items()}
                     running[pool.submit(_run_one, stage, params, run_dir, execution, progress)] = stage
             if not running:
                 continue

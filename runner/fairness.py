@@ -1,0 +1,89 @@
+"""Does the model treat the groups of a sensitive feature alike?  Computed with fairlearn's MetricFrame.
+
+Groups smaller than ``min_group_size`` are listed in the per-group table but
+left out of the disparity figures: a rate measured on a dozen rows is noise,
+and a gate on it would block (or pass) by chance.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from fairlearn.metrics import MetricFrame, count, false_positive_rate, selection_rate, true_positive_rate
+from sklearn.metrics import precision_score, roc_auc_score
+
+
+def group_table(y: np.ndarray, score: np.ndarray, threshold: float, groups: pd.Series) -> pd.DataFrame:
+    """Per group: rows, selection rate, TPR, FPR, precision and ROC AUC."""
+    decided = (score >= threshold).astype(int)
+    frame = MetricFrame(metrics=_decision_metrics(), y_true=y, y_pred=decided, sensitive_features=groups)
+    table = frame.by_group.copy()
+    table["roc_auc"] = MetricFrame(metrics=_auc, y_true=y, y_pred=score, sensitive_features=groups).by_group
+    table["count"] = table["count"].astype(int)
+    return table
+
+
+def disparities(
+    y: np.ndarray,
+    score: np.ndarray,
+    threshold: float,
+    groups: pd.Series,
+    min_group_size: int,
+    n_boot: int = 0,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The fairness figures over the groups with at least ``min_group_size`` rows.
+
+    ``statistical_parity_difference``, ``equal_opportunity_difference`` and the two
+    halves of ``average_odds_difference`` are max - min over groups (0 is parity);
+    ``disparate_impact_ratio`` is min / max selection rate (1 is parity, the
+    four-fifths rule asks for >= 0.8).  With ``n_boot`` > 0, fairlearn's bootstrap
+    gives 95% intervals of the differences.
+    """
+    sizes = pd.Series(groups).value_counts()
+    kept = sizes[sizes >= min_group_size].index
+    excluded = sorted(map(str, sizes[sizes < min_group_size].index))
+    rows = np.asarray(pd.Series(groups).isin(kept))
+    if len(kept) < 2:
+        return {"excluded_groups": excluded, "groups_compared": int(len(kept))}
+    decided = (score[rows] >= threshold).astype(int)
+    boot = {"n_boot": n_boot, "ci_quantiles": [0.025, 0.975], "random_state": seed} if n_boot else {}
+    frame = MetricFrame(
+        metrics=_decision_metrics(), y_true=y[rows], y_pred=decided,
+        sensitive_features=np.asarray(groups)[rows], **boot,
+    )
+    aucs = MetricFrame(metrics=_auc, y_true=y[rows], y_pred=score[rows], sensitive_features=np.asarray(groups)[rows])
+    difference, ratio = frame.difference(), frame.ratio()
+    figures: dict[str, Any] = {
+        "disparate_impact_ratio": float(ratio["selection_rate"]),
+        "statistical_parity_difference": float(difference["selection_rate"]),
+        "equal_opportunity_difference": float(difference["tpr"]),
+        "average_odds_difference": float((difference["tpr"] + difference["fpr"]) / 2),
+        "worst_group_auc": float(aucs.group_min()),
+        "groups_compared": int(len(kept)),
+        "excluded_groups": excluded,
+    }
+    if n_boot:
+        low, high = frame.difference_ci()
+        figures["statistical_parity_difference_ci_low"] = float(low["selection_rate"])
+        figures["statistical_parity_difference_ci_high"] = float(high["selection_rate"])
+        figures["equal_opportunity_difference_ci_low"] = float(low["tpr"])
+        figures["equal_opportunity_difference_ci_high"] = float(high["tpr"])
+    return figures
+
+
+def _decision_metrics() -> dict[str, Any]:
+    return {
+        "count": count,
+        "selection_rate": selection_rate,
+        "tpr": true_positive_rate,
+        "fpr": false_positive_rate,
+        "precision": lambda y_true, y_pred: precision_score(y_true, y_pred, zero_division=0),
+    }
+
+
+def _auc(y_true: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC, or NaN for a group holding one class only (where it is undefined)."""
+    return float(roc_auc_score(y_true, score)) if len(np.unique(y_true)) == 2 else float("nan")

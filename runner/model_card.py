@@ -1,0 +1,42 @@
+"""The model card: a short, plain document of what the model is for and how it did, per run."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from nbconvert.filters.markdown import markdown2html_mistune
+
+from runner.render import CSP
+
+
+def write(template: Path, folder: Path, params: dict[str, Any], verdict: dict[str, Any], evidence: dict[str, Any]) -> None:
+    """Write ``model_card.md`` and ``model_card.html`` into the run folder."""
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(template.parent), autoescape=False,
+                                     undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    text = environment.get_template(template.name).render(
+        model=verdict["model"], run_id=verdict["run_id"], verdict=verdict["verdict"], finished=verdict["finished"],
+        card=params["card"], data=params["data"], gates=verdict["gates"], stages=verdict["stages"],
+        warnings=verdict["warnings"], ev=lambda name: _fmt(evidence.get(name, "n/a")), fmt=_fmt,
+    )
+    (folder / "model_card.md").write_text(text, encoding="utf-8")
+    body = markdown2html_mistune(html.escape(text, quote=False))
+    (folder / "model_card.html").write_text(
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8">\n'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
+        f"<title>Model card: {html.escape(verdict['model'])}</title>\n"
+        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}</style>\n"
+        f"</head><body>\n{body}\n</body></html>\n",
+        encoding="utf-8",
+    )
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "none"
+    return str(value)

@@ -1,0 +1,31 @@
+"""Technical constraints of serving the model: latency, throughput, size."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+
+def latency_ms(model, rows: pd.DataFrame, calls: int = 200) -> dict[str, float]:
+    """Single-row scoring latency, as a request-per-row service would see it."""
+    timings = []
+    for i in range(calls):
+        row = rows.iloc[[i % len(rows)]]
+        start = time.perf_counter()
+        model.predict_proba(row)
+        timings.append((time.perf_counter() - start) * 1000)
+    return {"latency_p50_ms": float(np.percentile(timings, 50)), "latency_p99_ms": float(np.percentile(timings, 99))}
+
+
+def throughput(model, rows: pd.DataFrame, repeats: int = 3) -> float:
+    """Rows scored per second in one batch call (best of a few, to skip warm-up)."""
+    best = min(_timed(model, rows) for _ in range(repeats))
+    return float(len(rows) / best)
+
+
+def _timed(model, rows: pd.DataFrame) -> float:
+    start = time.perf_counter()
+    model.predict_proba(rows)
+    return max(time.perf_counter() - start, 1e-9)

@@ -124,15 +124,19 @@ def _build(data: dict[str, Any], seed: int) -> tuple[pd.DataFrame, pd.DataFrame 
             synthetic["n_rows"], seed, synthetic["bias"], synthetic["drift"], synthetic.get("leak", False)
         )
         if data.get("current_path"):
-            current = read_table(Path(data["current_path"]), data)
+            current = read_table(Path(data["current_path"]), data, labelled=False)
         return reference, current
     reference = read_table(Path(data["path"]), data)
-    current = read_table(Path(data["current_path"]), data) if data.get("current_path") else None
+    current = read_table(Path(data["current_path"]), data, labelled=False) if data.get("current_path") else None
     return reference, current
 
 
-def read_table(path: Path, data: dict[str, Any]) -> pd.DataFrame:
-    """Read a CSV or Parquet file and check the columns the params file names."""
+def read_table(path: Path, data: dict[str, Any], labelled: bool = True) -> pd.DataFrame:
+    """Read a CSV or Parquet file and check the columns the params file names.
+
+    Training data must hold the target and the sensitive features; current data
+    (production's newest rows) often has no labels yet, so there they are optional.
+    """
     if not path.is_file():
         raise SignoffError(f"{path}: no such data file (data.path / data.current_path)")
     suffix = path.suffix.lower()
@@ -146,13 +150,14 @@ def read_table(path: Path, data: dict[str, Any]) -> pd.DataFrame:
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise SignoffError(f"{path}: cannot read data: {exc}") from None
     target = data["target"]
-    for column in [target, *data["sensitive_features"]]:
+    for column in [target, *data["sensitive_features"]] if labelled else []:
         if column not in frame.columns:
             raise SignoffError(
                 f"{path}: column {column!r} (named in data.target / data.sensitive_features) is missing; "
                 f"columns are: {', '.join(map(str, frame.columns))}"
             )
-    frame[target] = _binary_target(frame[target], data.get("positive_label"), path, target)
+    if target in frame.columns:
+        frame[target] = _binary_target(frame[target], data.get("positive_label"), path, target)
     return frame
 
 

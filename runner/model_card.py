@@ -9,6 +9,7 @@ from typing import Any
 import jinja2
 from nbconvert.filters.markdown import markdown2html_mistune
 
+from runner.config import CARD_KEYS
 from runner.render import CSP
 
 
@@ -18,7 +19,7 @@ def write(template: Path, folder: Path, params: dict[str, Any], verdict: dict[st
                                      undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     text = environment.get_template(template.name).render(
         model=verdict["model"], run_id=verdict["run_id"], verdict=verdict["verdict"], finished=verdict["finished"],
-        card=params["card"], data=params["data"], gates=verdict["gates"], stages=verdict["stages"],
+        card={key: params["card"].get(key, "") for key in CARD_KEYS}, data=params["data"], gates=verdict["gates"], stages=verdict["stages"],
         warnings=verdict["warnings"], ev=lambda name: _fmt(evidence.get(name, "n/a")), fmt=_fmt,
     )
     (folder / "model_card.md").write_text(text, encoding="utf-8")

@@ -16,7 +16,7 @@ def test_minimal_file_gets_every_default(tmp_path):
     params = load_params(write(tmp_path / "p.yaml", "model: m1\ndata: {target: y, path: d.csv}\ngates: []\n"))
     assert params["seed"] == 42
     assert params["execution"] == {"cell_timeout": 600, "stage_timeout": 1800}
-    assert params["data"]["synthetic"]["n_rows"] == 5000
+    assert params["data"]["synthetic"]["n_rows"] == 10000
     assert params["data"]["path"] == str((tmp_path / "d.csv").resolve())
 
 
@@ -36,7 +36,7 @@ gates: [{id: c, metric: validate.brier, max: 0.3}]
 """)
     params = load_params(child)
     assert params["model"] == "child"
-    assert params["data"]["synthetic"] == {"n_rows": 1200, "drift": 0.5, "bias": 0.0}
+    assert params["data"]["synthetic"] == {"n_rows": 1200, "drift": 0.5, "bias": 0.0, "leak": False}
     assert params["stages"]["train"] == {"max_iter": 20, "learning_rate": 0.2}
     assert [g["id"] for g in params["gates"]] == ["c"]
     # relative to the file that named it, not to the child or the working directory

@@ -17,7 +17,7 @@ def resolve(tmp_path: Path, text: str, notebooks: Path = ROOT / "notebooks"):
 
 
 def test_example_parameters_reach_each_stage(tmp_path):
-    resolved = resolve(tmp_path, "seed: 3\nstages: {train: {max_iter: 50, learning_rate: 1}, validate: {min_recall: 0.7}}")
+    resolved = resolve(tmp_path, "seed: 3\nstages: {train: {max_iter: 50, learning_rate: 1}, validate: {n_boot: 50}}")
     assert resolved["train"]["max_iter"] == 50
     assert resolved["train"]["learning_rate"] == 1  # an int is a valid float
     assert resolved["train"]["seed"] == 3 and resolved["eda"]["data"]["target"] == "default"
@@ -30,7 +30,8 @@ def test_example_parameters_reach_each_stage(tmp_path):
         ("{train: {no_such_param: 1}}", r"stages.train.no_such_param: 02_train.ipynb declares no parameter"),
         ("{train: {max_iter: fifty}}", r"stages.train.max_iter: expected int .*got 'fifty'"),
         ("{train: {max_iter: true}}", r"stages.train.max_iter: expected int"),
-        ("{validate: {min_recall: [0.8]}}", r"stages.validate.min_recall: expected float"),
+        ("{train: {min_recall: [0.8]}}", r"stages.train.min_recall: expected float"),
+        ("{eda: {previous_run: /tmp}}", r"stages.eda.previous_run: previous_run is set by Signoff for each run"),
         ("{train: {seed: 1}}", r"stages.train.seed: seed is set by the top-level 'seed' key"),
         ("{deploy: {x: 1}}", r"stages.deploy: no stage notebook named \*_deploy.ipynb"),
         ('{train: {"x=1\\nimport os": 1}}', r"not a parameter name"),

@@ -1,60 +1,80 @@
 """`signoff run` end to end: real Papermill, real kernels, the real CLI in its own process."""
 
 import json
+import textwrap
 
 import nbformat
 import pytest
+import yaml
 
-from runner import archive
+from runner import archive, data
 
 from conftest import edit_cell, read_json, run_folders, signoff, write_notebook
 
 pytestmark = pytest.mark.slow
 
 SMALL = ["-p", "data.synthetic.n_rows=2000"]
+EVIDENCE_STAGES = ("explain", "fairness", "drift")
 
 
-def test_example_run_passes_and_archives_everything(project):
-    result = signoff("run", "params/credit.yaml", *SMALL, cwd=project)
+def core_only(project):
+    """Keep eda, train, validate: enough for the tests of how a run fails, in half the time."""
+    for path in (project / "notebooks").glob("0[4-9]_*.ipynb"):
+        path.unlink()
+    example = project / "params" / "credit.yaml"
+    params = yaml.safe_load(example.read_text(encoding="utf-8"))
+    params["stages"] = {k: v for k, v in params["stages"].items() if k in ("eda", "train", "validate")}
+    example.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+
+
+def test_example_run_passes_then_a_stricter_policy_blocks(project):
+    result = signoff("run", "params/credit.yaml", cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
     (run,) = run_folders(project)
-    for stage in ("eda", "train", "validate"):
+    for stage in ("eda", "train", "validate", *EVIDENCE_STAGES):
         assert f"{stage:<12} started" in result.stdout and f"{stage:<12} passed" in result.stdout
         assert (run / "notebooks" / f"{stage}.ipynb").is_file() and (run / "html" / f"{stage}.html").is_file()
     assert f"run folder: {run}" in result.stdout and "verdict: PASS" in result.stdout
-    for name in ("params.yaml", "report.ipynb", "html/report.html", "evidence.json", "verdict.json"):
+    for name in ("params.yaml", "report.ipynb", "html/report.html", "evidence.json", "verdict.json", "schema.json",
+                 "model_card.md", "model_card.html", "evidently_drift.html"):
         assert (run / name).is_file(), name
     verdict = read_json(run / "verdict.json")
     assert verdict["verdict"] == "PASS" and verdict["model"] == "credit-default"
     assert {g["status"] for g in verdict["gates"]} == {"pass"}
-    assert {g["id"] for g in verdict["gates"]} >= {"discrimination", "beats-baseline"}
     for gate in verdict["gates"]:
         assert set(gate) >= {"id", "metric", "status", "observed", "threshold", "severity", "message"}
-    assert [(s["name"], s["status"]) for s in verdict["stages"]] == [
-        ("eda", "passed"), ("train", "passed"), ("validate", "passed")]
+    assert [s["status"] for s in verdict["stages"]] == ["passed"] * 6
     evidence = read_json(run / "evidence.json")
-    assert 0.6 < evidence["validate.roc_auc"] <= 1 and evidence["validate.baseline_roc_auc"] == 0.5
+    assert 0.7 < evidence["validate.roc_auc_ci_low"] < evidence["validate.roc_auc"] < evidence["validate.roc_auc_ci_high"]
     assert evidence["validate.roc_auc_lift"] == pytest.approx(evidence["validate.roc_auc"] - 0.5)
-    assert evidence["eda.n_rows"] == 2000 and "eda.missing_rate.income" in evidence
-    assert evidence["train.test_rows"] == 400
+    assert evidence["eda.n_rows"] == 10000 and evidence["train.test_rows"] == 2000
+    assert evidence["validate.robustness_failures"] == 0 and evidence["validate.latency_p99_ms"] > 0
+    assert evidence["explain.top_feature"] in evidence["train.features"]
+    assert evidence["fairness.sex.excluded_groups"] == [] and evidence["fairness.sex.groups_compared"] == 2
+    assert evidence["drift.share_drifted_columns"] <= 0.1 and evidence["drift.domain_classifier_auc"] < 0.6
+    checklist = {item["id"]: item["status"] for item in verdict["checklist"]}
+    assert checklist["model.leakage"] == "answered" and checklist["problem.statement"] == "attested"
+    assert checklist["use.regulation"] == "open" and any("checklist items open" in w for w in verdict["warnings"])
     manifest = read_json(run / "manifest.json")
     files = {str(p.relative_to(run)) for p in run.rglob("*") if p.is_file()} - {"manifest.json"}
     assert set(manifest["files"]) == files
     assert all(manifest["files"][f]["sha256"] == archive.sha256_file(run / f) for f in files)
     assert not (run / "work").exists() and not list((project / "outputs" / "credit-default").glob(".tmp-*"))
     report = (run / "html" / "report.html").read_text(encoding="utf-8")
-    assert "PASS" in report and "discrimination" in report and "data:image/png" in report
+    for text in ("PASS", "discrimination", "data:image/png", "model.leakage", "ATTESTED", "evidently_drift.html"):
+        assert text in report, text
+    card = (run / "model_card.md").read_text(encoding="utf-8")
+    assert "Route risky loan applications" not in card and "Rank personal-loan applications" in card
+    assert f"{evidence['validate.roc_auc']:.4g}" in card and "| sex |" in card
 
-
-def test_impossible_gate_blocks_and_the_policy_change_is_reported(project):
-    assert signoff("run", "params/credit.yaml", *SMALL, cwd=project).returncode == 0
     (project / "params" / "strict.yaml").write_text(
-        "extends: credit.yaml\n"
+        "model: credit-default\n"
         "gates:\n"
         "  - {id: discrimination, metric: validate.roc_auc, min: 0.999, why: impossible on purpose}\n",
         encoding="utf-8",
     )
-    result = signoff("run", "params/strict.yaml", *SMALL, cwd=project)
+    core_only(project)
+    result = signoff("run", "params/strict.yaml", cwd=project)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "verdict: BLOCKED" in result.stdout
     first, second = run_folders(project)
@@ -65,6 +85,52 @@ def test_impossible_gate_blocks_and_the_policy_change_is_reported(project):
     assert changes["discrimination"] == "changed" and changes["calibration"] == "removed"
     assert read_json(second / "manifest.json")["previous"] == archive.sha256_file(first / "manifest.json")
     assert "BLOCKED" in (second / "html" / "report.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("knob", "gate"),
+    [("data.synthetic.bias=4", "disparate-impact-sex"), ("data.synthetic.leak=true", "leakage")],
+    ids=["bias", "leak"],
+)
+def test_biased_or_leaky_data_blocks_on_its_gate(project, knob, gate):
+    result = signoff("run", "params/credit.yaml", "-p", knob, cwd=project)
+    assert result.returncode == 1, result.stdout + result.stderr
+    gates = {g["id"]: g for g in read_json(run_folders(project)[0] / "verdict.json")["gates"]}
+    assert gates[gate]["status"] == "fail", gates[gate]
+
+
+def test_real_csv_with_a_drifted_current_file_that_changed_shape(project, tmp_path):
+    reference, _ = data.synthetic_credit(5000, seed=11)
+    _, current = data.synthetic_credit(5000, seed=11, drift=1.5)
+    reference.assign(default=reference["default"].map({1: "bad", 0: "good"})).to_csv(tmp_path / "train.csv", index=False)
+    # production's newest rows: no labels yet, one column gone, a category never seen
+    current = current.drop(columns=["housing", "default"]).assign(purpose=current["purpose"].replace("other", "crypto"))
+    current.to_parquet(tmp_path / "current.parquet")
+    (project / "params" / "mine.yaml").write_text(
+        "extends: credit.yaml\nmodel: mine\n"
+        f"data: {{path: {tmp_path / 'train.csv'}, current_path: {tmp_path / 'current.parquet'}, "
+        "target: default, positive_label: bad}\n", encoding="utf-8")
+    result = signoff("run", "params/mine.yaml", cwd=project)
+    assert result.returncode == 1, result.stdout + result.stderr
+    (run,) = run_folders(project, "mine")
+    gates = {g["id"]: g for g in read_json(run / "verdict.json")["gates"]}
+    evidence = read_json(run / "evidence.json")
+    assert evidence["eda.n_rows"] == 5000 and evidence["eda.positive_rate"] == pytest.approx(reference["default"].mean())
+    assert gates["schema"]["status"] == "fail" and evidence["eda.schema_violations"] >= 3
+    assert gates["drift-share"]["status"] == "fail" and gates["domain-shift"]["status"] == "fail"
+    assert "housing" not in evidence["drift.drifted_columns"]
+    eda = (run / "html" / "eda.html").read_text(encoding="utf-8")
+    assert "column removed" in eda and "crypto" in eda
+
+
+def test_missing_target_column_is_named_before_any_notebook(project, tmp_path):
+    data.synthetic_credit(500, seed=1)[0].drop(columns=["default"]).to_csv(tmp_path / "d.csv", index=False)
+    (project / "params" / "bad.yaml").write_text(
+        f"model: bad\ndata: {{path: {tmp_path / 'd.csv'}, target: default}}\ngates: []\n", encoding="utf-8")
+    result = signoff("run", "params/bad.yaml", cwd=project)
+    assert result.returncode == 2
+    assert f"{tmp_path / 'd.csv'}: column 'default'" in result.stderr and "Traceback" not in result.stderr
+    assert run_folders(project, "bad") == []
 
 
 def test_unknown_stage_parameter_stops_before_any_notebook(project):
@@ -84,6 +150,7 @@ def test_injected_parameter_name_is_refused(project):
 
 
 def test_crashing_stage_is_archived_and_its_dependants_skipped(project):
+    core_only(project)
     edit_cell(project / "notebooks" / "02_train.ipynb", "assignment = modeling.split(",
               'raise RuntimeError("boom in training")\nassignment = modeling.split(')
     result = signoff("run", "params/credit.yaml", *SMALL, cwd=project)
@@ -103,20 +170,26 @@ def test_crashing_stage_is_archived_and_its_dependants_skipped(project):
 
 
 @pytest.mark.parametrize(
-    ("old", "new"),
+    "wrap",
     [
-        ("for name, value in model_scores.items():", "import sys\nsys.exit(0)\nfor name, value in model_scores.items():"),
-        ("for name, value in model_scores.items():", "try:\n    1 / 0\nexcept Exception:\n    pass\nfor name, value in []:"),
+        lambda source: "import sys\nsys.exit(0)\n" + source,
+        lambda source: "try:\n    1 / 0\n" + textwrap.indent(source, "    ") + "\nexcept ZeroDivisionError:\n    pass",
     ],
     ids=["sys-exit", "swallowed-exception"],
 )
-def test_stage_that_ends_early_without_error_still_blocks(project, old, new):
-    edit_cell(project / "notebooks" / "03_validate.ipynb", old, new)
+def test_stage_that_ends_early_without_error_still_blocks(project, wrap):
+    core_only(project)
+    path = project / "notebooks" / "03_validate.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    (cell,) = [c for c in nb.cells if "for name, value in model_scores.items():" in c.source]
+    cell.source = wrap(cell.source)
+    nbformat.write(nb, path)
     result = signoff("run", "params/credit.yaml", *SMALL, cwd=project)
     assert result.returncode in (1, 2) and "verdict: PASS" not in result.stdout
     verdict = read_json(run_folders(project)[0] / "verdict.json")
     gates = {g["id"]: g["status"] for g in verdict["gates"]}
     assert gates["discrimination"] == "missing" and gates["calibration"] == "missing"
+    assert gates["enough-data"] == "pass"
     assert verdict["verdict"] in ("BLOCKED", "ERROR")
 
 
@@ -137,7 +210,7 @@ def test_string_parameter_reaches_the_notebook_unchanged(project):
     result = signoff("run", "params/tiny.yaml", cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
     evidence = read_json(run_folders(project, "tiny")[0] / "evidence.json")
-    assert evidence == {"probe.text": tricky, "probe.count": 3}
+    assert evidence["probe.text"] == tricky and evidence["probe.count"] == 3
 
 
 @pytest.mark.parametrize(

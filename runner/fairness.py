@@ -49,12 +49,9 @@ def disparities(
     if len(kept) < 2:
         return {"excluded_groups": excluded, "groups_compared": int(len(kept))}
     decided = (score[rows] >= threshold).astype(int)
-    boot = {"n_boot": n_boot, "ci_quantiles": [0.025, 0.975], "random_state": seed} if n_boot else {}
-    frame = MetricFrame(
-        metrics=_decision_metrics(), y_true=y[rows], y_pred=decided,
-        sensitive_features=np.asarray(groups)[rows], **boot,
-    )
-    aucs = MetricFrame(metrics=_auc, y_true=y[rows], y_pred=score[rows], sensitive_features=np.asarray(groups)[rows])
+    kept_groups = np.asarray(groups)[rows]
+    frame = MetricFrame(metrics=_decision_metrics(), y_true=y[rows], y_pred=decided, sensitive_features=kept_groups)
+    aucs = MetricFrame(metrics=_auc, y_true=y[rows], y_pred=score[rows], sensitive_features=kept_groups)
     difference, ratio = frame.difference(), frame.ratio()
     figures: dict[str, Any] = {
         "disparate_impact_ratio": float(ratio["selection_rate"]),
@@ -66,7 +63,13 @@ def disparities(
         "excluded_groups": excluded,
     }
     if n_boot:
-        low, high = frame.difference_ci()
+        # only the two rates the intervals are reported for: fairlearn recomputes every
+        # metric of the frame on every resample
+        resampled = MetricFrame(
+            metrics={"selection_rate": selection_rate, "tpr": true_positive_rate}, y_true=y[rows], y_pred=decided,
+            sensitive_features=kept_groups, n_boot=n_boot, ci_quantiles=[0.025, 0.975], random_state=seed,
+        )
+        low, high = resampled.difference_ci()
         figures["statistical_parity_difference_ci_low"] = float(low["selection_rate"])
         figures["statistical_parity_difference_ci_high"] = float(high["selection_rate"])
         figures["equal_opportunity_difference_ci_low"] = float(low["tpr"])

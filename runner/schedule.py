@@ -1,20 +1,27 @@
 """Run the stage DAG: each stage once its dependencies succeeded, independent stages in parallel.
 
-A stage whose dependency failed or was skipped is skipped: its inputs do not
-exist, and running it would only produce a second, misleading error.
+Kernels are started at once, in pipeline order, ``jobs`` at a time, each with its
+notebook's imports loaded; every stage waits for its kernel, its dependencies and
+one of the ``jobs`` execution slots.  Kernel start-up and imports thus leave the
+critical path.  A stage whose dependency failed or was skipped is skipped: its inputs do
+not exist, and running it would only produce a second, misleading error.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import nbformat
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
 
-from runner.execute import StageFailed, mark, run_notebook
+from runner.execute import StageFailed, mark, run_notebook, start_kernel
 from runner.progress import Progress
 from runner.stages import Stage
 
@@ -26,6 +33,20 @@ class StageResult:
     seconds: float
     error: str | None
     notebook: str | None  # path relative to the run folder
+
+
+@dataclass
+class _Plan:
+    """What every stage thread shares."""
+
+    run_dir: Path
+    folders: dict[str, str]
+    execution: dict[str, Any]
+    progress: Progress
+    slots: threading.Semaphore  # stages executing at once
+    kernels: dict[str, Future]  # each stage's warm kernel, or None if it could not start
+    finished: dict[str, threading.Event]
+    results: dict[str, StageResult]
 
 
 def run_stages(
@@ -42,50 +63,70 @@ def run_stages(
     Notebooks that declare ``run_dir`` or ``previous_run`` receive this run's folder and
     the model's previous run folder ("" for the first run).
     """
-    folders = {"run_dir": str(run_dir), "previous_run": str(previous_run or "")}
     (run_dir / "notebooks").mkdir(exist_ok=True)
-    results: dict[str, StageResult] = {}
-    pending = list(stages)
-    running: dict[Future, Stage] = {}
-    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="stage") as pool:
-        while pending or running:
-            for stage in list(pending):
-                states = [results[n].status if n in results else None for n in stage.needs]
-                if any(s in ("failed", "skipped") for s in states):
-                    pending.remove(stage)
-                    blocked = [n for n, s in zip(stage.needs, states) if s != "passed"]
-                    results[stage.name] = StageResult(stage.name, "skipped", 0.0, f"needs {', '.join(blocked)}", None)
-                    progress.line(f"{stage.name:<12} skipped (needs {', '.join(blocked)}, which did not pass)")
-                elif all(s == "passed" for s in states) and len(running) < max(1, jobs):
-                    pending.remove(stage)
-                    params = {k: folders.get(k, v) for k, v in parameters[stage.name].items()}
-                    running[pool.submit(_run_one, stage, params, run_dir, execution, progress)] = stage
-            if not running:
-                continue
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                stage = running.pop(future)
-                results[stage.name] = future.result()
-    return [results[stage.name] for stage in stages]
+    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="kernel") as warmers, \
+            ThreadPoolExecutor(max_workers=len(stages), thread_name_prefix="stage") as pool:
+        plan = _Plan(
+            run_dir=run_dir,
+            folders={"run_dir": str(run_dir), "previous_run": str(previous_run or "")},
+            execution=execution,
+            progress=progress,
+            slots=threading.Semaphore(max(1, jobs)),
+            kernels={stage.name: warmers.submit(_warm_kernel, stage, run_dir, jobs) for stage in stages},
+            finished={stage.name: threading.Event() for stage in stages},
+            results={},
+        )
+        for future in [pool.submit(_stage, stage, parameters[stage.name], plan) for stage in stages]:
+            future.result()
+    return [plan.results[stage.name] for stage in stages]
 
 
-def _run_one(
-    stage: Stage, params: dict[str, Any], run_dir: Path, execution: dict[str, Any], progress: Progress
-) -> StageResult:
-    output = run_dir / "notebooks" / f"{stage.name}.ipynb"
+def _stage(stage: Stage, parameters: dict[str, Any], plan: _Plan) -> None:
+    km: AsyncKernelManager | None = None
+    try:
+        km = plan.kernels[stage.name].result()
+        for need in stage.needs:
+            plan.finished[need].wait()
+        blocked = [n for n in stage.needs if plan.results[n].status != "passed"]
+        if blocked:
+            plan.results[stage.name] = StageResult(stage.name, "skipped", 0.0, f"needs {', '.join(blocked)}", None)
+            plan.progress.line(f"{stage.name:<12} skipped (needs {', '.join(blocked)}, which did not pass)")
+            return
+        with plan.slots:
+            values = {k: plan.folders.get(k, v) for k, v in parameters.items()}
+            plan.results[stage.name] = _execute(stage, values, km, plan)
+            km = None  # run_notebook shut it down
+    finally:
+        if km is not None:
+            run_sync(km.shutdown_kernel)(now=True)
+        plan.finished[stage.name].set()
+
+
+def _warm_kernel(stage: Stage, run_dir: Path, jobs: int) -> AsyncKernelManager | None:
+    """A warm kernel with its share of the cores, or None to let the stage start its own
+    (and report why that fails)."""
+    try:
+        return start_kernel(stage.path, run_dir, threads=max(1, (os.cpu_count() or 1) // max(1, jobs)))
+    except Exception:
+        return None
+
+
+def _execute(stage: Stage, parameters: dict[str, Any], km: AsyncKernelManager | None, plan: _Plan) -> StageResult:
+    output = plan.run_dir / "notebooks" / f"{stage.name}.ipynb"
     cells = sum(c.cell_type == "code" for c in nbformat.read(stage.path, as_version=4).cells)
-    progress.started(stage.name, cells + 1)  # +1: the injected parameters cell
+    plan.progress.started(stage.name, cells + 1)  # +1: the injected parameters cell
     start = time.monotonic()
     status, error = "passed", None
     try:
         run_notebook(
             stage.path,
             output,
-            params,
-            cell_timeout=execution["cell_timeout"],
-            stage_timeout=execution["stage_timeout"],
-            cwd=run_dir,
-            on_cell=lambda: progress.cell_done(stage.name),
+            parameters,
+            cell_timeout=plan.execution["cell_timeout"],
+            stage_timeout=plan.execution["stage_timeout"],
+            cwd=plan.run_dir,
+            km=km,
+            on_cell=lambda: plan.progress.cell_done(stage.name),
         )
     except StageFailed as exc:
         status, error = "failed", str(exc)
@@ -93,6 +134,6 @@ def _run_one(
         status, error = "failed", f"could not execute: {type(exc).__name__}: {exc}"
     seconds = time.monotonic() - start
     mark(output, stage.name, status, error)
-    progress.finished(stage.name, status, seconds, error)
-    relative = str(output.relative_to(run_dir)) if output.exists() else None
+    plan.progress.finished(stage.name, status, seconds, error)
+    relative = str(output.relative_to(plan.run_dir)) if output.exists() else None
     return StageResult(stage.name, status, round(seconds, 3), error, relative)

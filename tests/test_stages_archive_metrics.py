@@ -12,8 +12,9 @@ from conftest import ROOT, write_notebook
 
 def test_committed_stages_and_their_dependencies():
     found = stages.discover(ROOT / "notebooks")
-    assert [s.name for s in found][:3] == ["eda", "train", "validate"]
-    assert found[0].needs == () and found[1].needs == ("eda",) and found[2].needs == ("train",)
+    assert [s.name for s in found] == ["eda", "train", "validate", "explain", "fairness", "drift"]
+    assert found[0].needs == () and found[1].needs == ("eda",)
+    assert all(stage.needs == ("train",) for stage in found[2:])  # the evidence stages run side by side
 
 
 def test_a_new_numbered_notebook_joins_without_code_changes(tmp_path):
@@ -66,3 +67,18 @@ def test_threshold_meets_the_recall_requirement():
         assert metrics.at_threshold(y, proba, threshold)["recall"] >= requirement
         stricter = metrics.at_threshold(y, proba, threshold + 1e-6)["recall"]
         assert stricter < requirement  # the highest threshold that still meets it
+
+
+def test_warm_up_imports_every_module_a_notebook_imports():
+    import nbformat
+
+    from runner.execute import imported_modules
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("import numpy as np, json\nfrom runner import data as datasets, plots"),
+        nbformat.v4.new_code_cell("%matplotlib inline\nimport never_seen"),  # magics: skipped, not an error
+        nbformat.v4.new_code_cell("def f():\n    from os import path\n    return path\nfrom . import local"),
+        nbformat.v4.new_markdown_cell("import not_code"),
+    ]
+    assert imported_modules(nb) == ["numpy", "json", "runner", "runner.data", "runner.plots", "os", "os.path"]

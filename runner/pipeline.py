@@ -71,26 +71,9 @@ def run(params_file: Path, overrides: list[str], layout: Layout, jobs: int, prog
 
     previous = archive.previous_run(layout.output_root / model)
     results = run_stages(found, stage_params, folder.temp, previous, params["execution"], jobs, progress)
-    notebooks = {r.name: folder.temp / r.notebook for r in results if r.notebook}
-    facts = evidence.collect(notebooks)
-    stages_passed = all(r.status == "passed" for r in results)
-    answers = checklist.answer(checklist.load(layout.templates / "checklist.yaml"), facts, stages_passed,
-                               params["checklist"])
-    facts[checklist.OPEN_ITEMS] = checklist.open_count(answers)
-    declared = [*params["gates"], *([checklist.required_gate()] if params["checklist_required"] else [])]
-    checked = gates.evaluate(declared, facts)
-    verdict = {
-        "model": model,
-        "run_id": folder.run_id,
-        "verdict": gates.verdict(checked, not stages_passed),
-        "gates": checked,
-        "stages": [r.__dict__ for r in results],
-        "gate_policy_changes": gates.policy_changes(_previous_gates(previous), declared),
-        "warnings": gates.warnings(declared) + _open_items_warning(answers),
-        "checklist": answers,
-        "params_file": str(params_file),
-        "started": started.isoformat(),
-    }
+    facts = evidence.collect({r.name: folder.temp / r.notebook for r in results if r.notebook})
+    verdict = _decide(params, results, facts, previous, layout.templates / "checklist.yaml")
+    verdict.update(run_id=folder.run_id, params_file=str(params_file), started=started.isoformat())
     archive.write_json(folder.temp / "evidence.json", facts)
     _write_verdict(folder.temp, verdict)
 
@@ -102,6 +85,26 @@ def run(params_file: Path, overrides: list[str], layout: Layout, jobs: int, prog
     _render_all(folder.temp, verdict)
     final = archive.finalize(folder, model, previous)
     return Outcome(verdict, final)
+
+
+def _decide(
+    params: dict[str, Any], results: list[StageResult], facts: dict[str, Any], previous: Path | None, items: Path
+) -> dict[str, Any]:
+    """Answer the checklist, check the gates, reach the verdict.  Adds checklist.open_items to ``facts``."""
+    stages_passed = all(r.status == "passed" for r in results)
+    answers = checklist.answer(checklist.load(items), facts, stages_passed, params["checklist"])
+    facts[checklist.OPEN_ITEMS] = checklist.open_count(answers)
+    declared = [*params["gates"], *([checklist.required_gate()] if params["checklist_required"] else [])]
+    checked = gates.evaluate(declared, facts)
+    return {
+        "model": params["model"],
+        "verdict": gates.verdict(checked, not stages_passed),
+        "gates": checked,
+        "stages": [r.__dict__ for r in results],
+        "gate_policy_changes": gates.policy_changes(_previous_gates(previous), declared),
+        "warnings": gates.warnings(declared) + _open_items_warning(answers),
+        "checklist": answers,
+    }
 
 
 def _open_items_warning(answers: list[dict[str, Any]]) -> list[str]:

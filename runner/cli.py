@@ -12,7 +12,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from runner import config, pipeline, workspace
+from runner import config, pipeline, verify, workspace
 from runner.errors import SignoffError
 from runner.progress import Progress
 
@@ -65,6 +65,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     _common(show)
     show.set_defaults(command=_params)
+
+    check = commands.add_parser(
+        "verify",
+        help="check that archived runs were not altered",
+        description="Recompute the sha256 of every file of every run under PATH (a run folder, a model folder "
+        "or the output root) and check each model's chain of manifests. Exit 0 intact, 1 not (each modified, "
+        "missing or added file and each broken link is listed), 2 nothing to check.",
+    )
+    check.add_argument("path", type=Path, nargs="?", default=None, metavar="PATH",
+                       help="what to check (default: outputs/ of the project)")
+    check.set_defaults(command=_verify)
     return parser
 
 
@@ -119,4 +130,16 @@ def _params(args: argparse.Namespace) -> int:
     print(config.dump_params(params), end="")
     print("# what each stage notebook receives (run_dir becomes the run folder):")
     print(config.dump_params({s.name: stage_params[s.name] for s in found}), end="")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    path = args.path or workspace.project_root() / "outputs"
+    problems, runs = verify.verify(path)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"NOT INTACT: {len(problems)} problems in {runs} runs under {path}")
+        return 1
+    print(f"intact: {runs} runs under {path}, every file matches its manifest, every chain link holds")
     return 0

@@ -85,6 +85,8 @@ def test_example_run_passes_then_a_stricter_policy_blocks(project):
     assert changes["discrimination"] == "changed" and changes["calibration"] == "removed"
     assert read_json(second / "manifest.json")["previous"] == archive.sha256_file(first / "manifest.json")
     assert "BLOCKED" in (second / "html" / "report.html").read_text(encoding="utf-8")
+    verified = signoff("verify", "outputs", cwd=project)
+    assert verified.returncode == 0 and "intact: 2 runs" in verified.stdout, verified.stdout + verified.stderr
 
 
 @pytest.mark.parametrize(

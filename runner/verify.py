@@ -1,0 +1,74 @@
+"""`signoff verify`: recompute every hash of the archive and check the chain of runs.
+
+A run is intact when every file its manifest lists has the recorded sha256 and
+size and no file was added; a model's runs are chained when each manifest's
+``previous`` is the sha256 of the manifest of the run before it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from runner.archive import MANIFEST, TEMP_PREFIX, finished_runs, sha256_file
+from runner.errors import SignoffError
+
+
+def verify(path: Path) -> tuple[list[str], int]:
+    """Problems found under ``path`` (a run, a model folder or the output root) and how many runs were checked."""
+    if not path.is_dir():
+        raise SignoffError(f"{path}: no such folder (expected a run folder, a model folder or the output root)")
+    if (path / MANIFEST).exists():
+        return check_run(path), 1
+    models = [path] if _is_model(path) else sorted(p for p in path.iterdir() if p.is_dir() and _is_model(p))
+    if not models:
+        raise SignoffError(f"{path}: holds no Signoff run (no {MANIFEST} found)")
+    problems: list[str] = []
+    runs = 0
+    for model in models:
+        problems += check_chain(model)
+        for run in finished_runs(model):
+            problems += check_run(run)
+            runs += 1
+    return problems, runs
+
+
+def _is_model(folder: Path) -> bool:
+    return any((run / MANIFEST).exists() for run in folder.iterdir() if run.is_dir())
+
+
+def check_run(run: Path) -> list[str]:
+    try:
+        manifest = json.loads((run / MANIFEST).read_text(encoding="utf-8"))
+        listed = manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return [f"{run / MANIFEST}: unreadable manifest ({exc})"]
+    problems = []
+    for name, recorded in sorted(listed.items()):
+        path = run / name
+        if not path.is_file():
+            problems.append(f"{path}: missing")
+        elif path.stat().st_size != recorded["size"] or sha256_file(path) != recorded["sha256"]:
+            problems.append(f"{path}: modified (sha256 differs from the manifest)")
+    present = {str(p.relative_to(run)) for p in run.rglob("*") if p.is_file()} - {MANIFEST}
+    problems += [f"{run / name}: added after the run (not in the manifest)" for name in sorted(present - set(listed))]
+    return problems
+
+
+def check_chain(model: Path) -> list[str]:
+    """Each run's ``previous`` must be the hash of the manifest before it: a run removed,
+    replaced or reordered breaks a link."""
+    problems = []
+    expected = None
+    for run in finished_runs(model):
+        try:
+            previous = json.loads((run / MANIFEST).read_text(encoding="utf-8")).get("previous")
+        except (OSError, ValueError) as exc:
+            problems.append(f"{run / MANIFEST}: unreadable manifest ({exc})")
+            previous = None
+        if previous != expected:
+            problems.append(f"{run}: broken chain: previous {previous or 'none'}, "
+                            f"but the run before it has manifest sha256 {expected or 'none (first run)'}")
+        expected = sha256_file(run / MANIFEST)
+    leftovers = [p for p in model.iterdir() if p.name.startswith(TEMP_PREFIX)]
+    return problems + [f"{p}: unfinished run (a run crashed or is still being written)" for p in leftovers]

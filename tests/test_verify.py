@@ -1,0 +1,68 @@
+import json
+
+import pytest
+
+from runner import archive
+from runner.cli import main
+from runner.errors import SignoffError
+from runner.verify import verify
+
+
+def make_run(root, model="m", text="evidence"):
+    folder = archive.start(root, model)
+    (folder.temp / "notebooks").mkdir()
+    (folder.temp / "notebooks" / "eda.ipynb").write_text(text)
+    (folder.temp / "verdict.json").write_text(json.dumps({"verdict": "PASS"}))
+    return archive.finalize(folder, model, archive.previous_run(root / model))
+
+
+def test_intact_archive_passes_at_every_level(tmp_path, capsys):
+    runs = [make_run(tmp_path, text=str(i)) for i in range(3)]
+    make_run(tmp_path, model="other")
+    assert verify(tmp_path) == ([], 4)
+    assert verify(tmp_path / "m") == ([], 3)
+    assert verify(runs[1]) == ([], 1)
+    assert main(["verify", str(tmp_path)]) == 0
+    assert "intact: 4 runs" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("tamper", "expected"),
+    [
+        (lambda run: (run / "verdict.json").write_text('{"verdict": "PASS "}'), "verdict.json: modified"),
+        (lambda run: (run / "notebooks" / "eda.ipynb").unlink(), "eda.ipynb: missing"),
+        (lambda run: (run / "notebooks" / "extra.ipynb").write_text("x"), "extra.ipynb: added after the run"),
+    ],
+    ids=["modified", "missing", "added"],
+)
+def test_each_kind_of_tampering_is_named(tmp_path, capsys, tamper, expected):
+    runs = [make_run(tmp_path, text=str(i)) for i in range(2)]
+    tamper(runs[0])
+    problems, _ = verify(tmp_path)
+    assert len(problems) == 1 and expected in problems[0] and str(runs[0]) in problems[0]
+    assert main(["verify", str(tmp_path)]) == 1
+    assert "NOT INTACT" in capsys.readouterr().out
+
+
+def test_a_removed_or_rewritten_run_breaks_the_chain(tmp_path):
+    runs = [make_run(tmp_path, text=str(i)) for i in range(3)]
+    for path in sorted(runs[1].rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    runs[1].rmdir()
+    problems, _ = verify(tmp_path / "m")
+    assert len(problems) == 1 and "broken chain" in problems[0] and str(runs[2]) in problems[0]
+    # rewriting a run's manifest to hide an edit breaks the next run's link instead
+    other = tmp_path / "again"
+    first, second = make_run(other), make_run(other)
+    manifest = json.loads((first / "manifest.json").read_text())
+    (first / "verdict.json").write_text("{}")
+    manifest["files"]["verdict.json"] = {"sha256": archive.sha256_file(first / "verdict.json"), "size": 2}
+    (first / "manifest.json").write_text(json.dumps(manifest))
+    problems, _ = verify(other)
+    assert len(problems) == 1 and "broken chain" in problems[0] and str(second) in problems[0]
+
+
+def test_nothing_to_verify_is_an_error(tmp_path):
+    with pytest.raises(SignoffError, match="holds no Signoff run"):
+        verify(tmp_path)
+    assert main(["verify", str(tmp_path / "none")]) == 2

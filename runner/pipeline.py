@@ -133,6 +133,8 @@ def _execute_report(template: Path, folder: Path, execution: dict[str, Any], pro
                      cell_timeout=execution["cell_timeout"], stage_timeout=execution["stage_timeout"], cwd=folder)
     except StageFailed as exc:
         status, error = "failed", str(exc)
+    except Exception as exc:  # a kernel that cannot start: the run is still archived, as ERROR
+        status, error = "failed", f"could not execute: {type(exc).__name__}: {exc}"
     seconds = (dt.datetime.now() - start).total_seconds()
     progress.finished("report", status, seconds, error)
     return StageResult("report", status, round(seconds, 3), error, "report.ipynb")

@@ -21,9 +21,8 @@ from typing import Any
 
 from runner import archive, checklist, config, data, evidence, gates, model_card, paramcheck, render, stages, workspace
 from runner.errors import SignoffError
-from runner.execute import StageFailed, run_notebook
 from runner.progress import Progress
-from runner.schedule import StageResult, run_stages
+from runner.schedule import StageResult, execute, run_stages
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,8 @@ def run(params_file: Path, overrides: list[str], layout: Layout, jobs: int, prog
     archive.write_json(folder.temp / "evidence.json", facts)
     _write_verdict(folder.temp, verdict)
 
-    report = _execute_report(layout.templates / "report.ipynb", folder.temp, params["execution"], progress)
+    report = execute("report", layout.templates / "report.ipynb", folder.temp / "report.ipynb",
+                     {"run_dir": str(folder.temp)}, folder.temp, params["execution"], progress)
     if report.status != "passed":
         verdict = {**verdict, "verdict": "ERROR", "stages": [*verdict["stages"], report.__dict__]}
         _write_verdict(folder.temp, verdict)
@@ -122,22 +122,6 @@ def _previous_gates(previous: Path | None) -> list[dict[str, Any]] | None:
         return None
     recorded = json.loads((previous / "verdict.json").read_text(encoding="utf-8"))["gates"]
     return [{"id": g["id"], "metric": g["metric"], "severity": g["severity"], **g["threshold"]} for g in recorded]
-
-
-def _execute_report(template: Path, folder: Path, execution: dict[str, Any], progress: Progress) -> StageResult:
-    progress.line("report       started")
-    start = dt.datetime.now()
-    status, error = "passed", None
-    try:
-        run_notebook(template, folder / "report.ipynb", {"run_dir": str(folder)},
-                     cell_timeout=execution["cell_timeout"], stage_timeout=execution["stage_timeout"], cwd=folder)
-    except StageFailed as exc:
-        status, error = "failed", str(exc)
-    except Exception as exc:  # a kernel that cannot start: the run is still archived, as ERROR
-        status, error = "failed", f"could not execute: {type(exc).__name__}: {exc}"
-    seconds = (dt.datetime.now() - start).total_seconds()
-    progress.finished("report", status, seconds, error)
-    return StageResult("report", status, round(seconds, 3), error, "report.ipynb")
 
 
 def _render_all(folder: Path, verdict: dict[str, Any]) -> None:

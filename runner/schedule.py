@@ -94,7 +94,10 @@ def _stage(stage: Stage, parameters: dict[str, Any], plan: _Plan) -> None:
             return
         with plan.slots:
             values = {k: plan.folders.get(k, v) for k, v in parameters.items()}
-            plan.results[stage.name] = _execute(stage, values, km, plan)
+            output = plan.run_dir / "notebooks" / f"{stage.name}.ipynb"
+            plan.results[stage.name] = execute(
+                stage.name, stage.path, output, values, plan.run_dir, plan.execution, plan.progress, km
+            )
             km = None  # run_notebook shut it down
     finally:
         if km is not None:
@@ -111,29 +114,38 @@ def _warm_kernel(stage: Stage, run_dir: Path, jobs: int) -> AsyncKernelManager |
         return None
 
 
-def _execute(stage: Stage, parameters: dict[str, Any], km: AsyncKernelManager | None, plan: _Plan) -> StageResult:
-    output = plan.run_dir / "notebooks" / f"{stage.name}.ipynb"
-    cells = sum(c.cell_type == "code" for c in nbformat.read(stage.path, as_version=4).cells)
-    plan.progress.started(stage.name, cells + 1)  # +1: the injected parameters cell
+def execute(
+    name: str,
+    source: Path,
+    output: Path,
+    parameters: dict[str, Any],
+    run_dir: Path,
+    execution: dict[str, Any],
+    progress: Progress,
+    km: AsyncKernelManager | None = None,
+) -> StageResult:
+    """Run one notebook of the run (a stage, or the report) and record how it went, whatever happened."""
+    cells = sum(c.cell_type == "code" for c in nbformat.read(source, as_version=4).cells)
+    progress.started(name, cells + 1)  # +1: the injected parameters cell
     start = time.monotonic()
     status, error = "passed", None
     try:
         run_notebook(
-            stage.path,
+            source,
             output,
             parameters,
-            cell_timeout=plan.execution["cell_timeout"],
-            stage_timeout=plan.execution["stage_timeout"],
-            cwd=plan.run_dir,
+            cell_timeout=execution["cell_timeout"],
+            stage_timeout=execution["stage_timeout"],
+            cwd=run_dir,
             km=km,
-            on_cell=lambda: plan.progress.cell_done(stage.name),
+            on_cell=lambda: progress.cell_done(name),
         )
     except StageFailed as exc:
         status, error = "failed", str(exc)
-    except Exception as exc:  # a kernel that cannot start, an unreadable notebook: still this stage's failure
+    except Exception as exc:  # a kernel that cannot start, an unreadable notebook: still this notebook's failure
         status, error = "failed", f"could not execute: {type(exc).__name__}: {exc}"
     seconds = time.monotonic() - start
-    mark(output, stage.name, status, error)
-    plan.progress.finished(stage.name, status, seconds, error)
-    relative = str(output.relative_to(plan.run_dir)) if output.exists() else None
-    return StageResult(stage.name, status, round(seconds, 3), error, relative)
+    mark(output, name, status, error)
+    progress.finished(name, status, seconds, error)
+    relative = str(output.relative_to(run_dir)) if output.exists() else None
+    return StageResult(name, status, round(seconds, 3), error, relative)

@@ -19,6 +19,8 @@ from typing import Any
 
 MANIFEST = "manifest.json"
 TEMP_PREFIX = ".tmp-"
+DECISIONS = "decisions.jsonl"  # per run, appended after it was archived (not in its manifest)
+LEDGER = "ledger.jsonl"  # per model: every run finished and every decision
 
 
 @dataclass(frozen=True)

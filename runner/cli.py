@@ -1,25 +1,31 @@
 """`signoff`: the command line.  Exit codes are the contract schedulers rely on.
 
-run: 0 passed (possibly with warnings), 1 blocked by a gate, 2 could not run.
+run: 0 passed (possibly with warnings), 1 blocked by a gate, 2 could not run, 3 the model's lock
+was held by another command for longer than --wait.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import json
 import logging
 import os
 import sys
 import traceback
 from pathlib import Path
 
-from runner import config, pipeline, verify, workspace
+import yaml
+
+from runner import config, decisions, pipeline, registry, verify, workspace
 from runner.errors import SignoffError
 from runner.progress import Progress
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.getLogger("papermill").setLevel(logging.WARNING)
+    for chatty in ("papermill", "mlflow", "alembic"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         return args.command(args)
     except SignoffError as exc:
@@ -55,7 +61,55 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--output-root", type=Path, help="where runs land (default: outputs/ of the project)")
     run.add_argument("--jobs", type=int, default=pipeline.default_jobs(),
                      help="stages run at once (default: number of cores)")
+    run.add_argument("--by", default=_user(), metavar="NAME",
+                     help="who starts the run, recorded for the four-eyes rule (default: the OS user)")
+    _wait(run)
     run.set_defaults(command=_run)
+
+    approve = commands.add_parser(
+        "approve",
+        help="sign off a run: its model becomes the champion",
+        description="Approve an archived run: register its model if needed and move alias champion to it. "
+        "Refused (exit 2) for an ERROR run, for a BLOCKED run unless every failed gate is waivable and waived, "
+        "and for the person who started the run (four-eyes rule).",
+    )
+    approve.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="an archived run folder")
+    _decider(approve, note_required=False)
+    approve.add_argument("--waive", action="append", default=[], metavar="GATE_ID",
+                         help="waive a failed gate marked waivable: true (repeatable; each needs --reason and --expires)")
+    approve.add_argument("--reason", action="append", default=[], metavar="TEXT", help="why the waived failure is accepted")
+    approve.add_argument("--expires", action="append", default=[], metavar="YYYY-MM-DD", help="when the waiver ends")
+    approve.set_defaults(command=_approve)
+
+    reject = commands.add_parser("reject", help="record a refusal of a run",
+                                 description="Record that a run's model is refused; champion does not move.")
+    reject.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="an archived run folder")
+    _decider(reject, note_required=True)
+    reject.set_defaults(command=_reject)
+
+    promote = commands.add_parser("promote", help="make an approved version the champion",
+                                  description="Move alias champion to a version that was approved before.")
+    promote.add_argument("model", metavar="MODEL")
+    promote.add_argument("version", metavar="VERSION")
+    _decider(promote, note_required=False)
+    _store(promote)
+    promote.set_defaults(command=_promote)
+
+    rollback = commands.add_parser("rollback", help="return champion to the previous champion",
+                                   description="Move alias champion back to the version that was champion before "
+                                   "the current one, or to a named former champion (--to).")
+    rollback.add_argument("model", metavar="MODEL")
+    rollback.add_argument("--to", metavar="VERSION", help="a former champion (default: the one before the current)")
+    _decider(rollback, note_required=True)
+    _store(rollback)
+    rollback.set_defaults(command=_rollback)
+
+    listing = commands.add_parser("list", help="show a model's versions, verdicts, aliases and decisions",
+                                  description="List every registered version of MODEL with its run, verdict, "
+                                  "aliases, last decision and waivers; exit 1 if the champion has an expired waiver.")
+    listing.add_argument("model", metavar="MODEL")
+    _store(listing)
+    listing.set_defaults(command=_list)
 
     show = commands.add_parser(
         "params",
@@ -86,6 +140,33 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--notebooks", type=Path, help="stage notebooks folder (default: notebooks/ of the project)")
 
 
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid-{os.getuid()}"
+
+
+def _wait(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--wait", type=float, default=600, metavar="SECONDS",
+                        help="how long to wait for another command holding the model's lock (default 600)")
+
+
+def _decider(parser: argparse.ArgumentParser, note_required: bool) -> None:
+    parser.add_argument("--by", required=True, metavar="NAME", help="who decides (recorded)")
+    parser.add_argument("--note", required=note_required, default="", metavar="TEXT", help="why (recorded)")
+    parser.add_argument("--tracking-uri", metavar="URI",
+                        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else the run's, else the embedded store)")
+    _wait(parser)
+
+
+def _store(parser: argparse.ArgumentParser) -> None:
+    if not any(a.dest == "tracking_uri" for a in parser._actions):
+        parser.add_argument("--tracking-uri", metavar="URI",
+                            help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else the embedded store)")
+    parser.add_argument("--output-root", type=Path, help="where runs are archived (default: outputs/ of the project)")
+
+
 def _layout(args: argparse.Namespace) -> pipeline.Layout:
     root = workspace.project_root(args.params_file.resolve().parent)
     return pipeline.Layout(
@@ -98,11 +179,83 @@ def _layout(args: argparse.Namespace) -> pipeline.Layout:
 def _run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise SignoffError(f"--jobs: expected a number of stages >= 1, got {args.jobs}")
-    outcome = pipeline.run(args.params_file, args.overrides, _layout(args), args.jobs, Progress())
+    outcome = pipeline.run(args.params_file, args.overrides, _layout(args), args.jobs, Progress(), args.by, args.wait)
     _print_verdict(outcome.verdict)
     print(f"run folder: {outcome.folder}")
     print(f"report:     {outcome.folder / 'html' / 'report.html'}")
+    print(f"registry:   {outcome.release}")
     return outcome.exit_code
+
+
+def _say(text: str) -> None:
+    print(f"signoff: {text}", file=sys.stderr, flush=True)
+
+
+def _run_registry(args: argparse.Namespace) -> tuple[decisions.Registry, Path]:
+    """The registry a run folder belongs to: its model, its output root, its tracking store."""
+    folder = args.run_dir.resolve()
+    try:
+        verdict = json.loads((folder / "verdict.json").read_text(encoding="utf-8"))
+        recorded = yaml.safe_load((folder / "params.yaml").read_text(encoding="utf-8"))["registry"]
+    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as exc:
+        raise SignoffError(f"{folder}: not an archived run folder ({exc})") from None
+    output_root = folder.parent.parent
+    usable = recorded.get("tracking_uri") if "***@" not in str(recorded.get("tracking_uri")) else None
+    uri = args.tracking_uri or registry.tracking_uri({"tracking_uri": usable}, output_root)
+    return decisions.Registry(registry.connect(uri), verdict["model"], output_root), folder
+
+
+def _model_registry(args: argparse.Namespace) -> decisions.Registry:
+    output_root = args.output_root or workspace.project_root() / "outputs"
+    uri = args.tracking_uri or registry.tracking_uri({}, output_root)
+    return decisions.Registry(registry.connect(uri), args.model, output_root)
+
+
+def _approve(args: argparse.Namespace) -> int:
+    if not len(args.waive) == len(args.reason) == len(args.expires):
+        raise SignoffError("each --waive GATE_ID needs its own --reason TEXT and --expires YYYY-MM-DD")
+    waivers = [decisions.Waiver(g, r, e) for g, r, e in zip(args.waive, args.reason, args.expires)]
+    reg, folder = _run_registry(args)
+    print(decisions.approve(reg, folder, args.by, args.note, waivers, args.wait, _say))
+    return 0
+
+
+def _reject(args: argparse.Namespace) -> int:
+    reg, folder = _run_registry(args)
+    print(decisions.reject(reg, folder, args.by, args.note, args.wait, _say))
+    return 0
+
+
+def _promote(args: argparse.Namespace) -> int:
+    print(decisions.promote(_model_registry(args), args.version, args.by, args.note, args.wait, _say))
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    print(decisions.rollback(_model_registry(args), args.to, args.by, args.note, args.wait, _say))
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    rows = decisions.listing(_model_registry(args))
+    if not rows:
+        print(f"model {args.model}: no registered versions")
+        return 0
+    table = [("version", "aliases", "verdict", "decision", "by", "waivers", "run")]
+    for row in rows:
+        waivers = ", ".join(w["gate"] + (" (EXPIRED)" if w["gate"] in row["expired_waivers"] else f" until {w['expires']}")
+                            for w in row["waivers"])
+        table.append((row["version"], ",".join(row["aliases"]) or "-", row["verdict"], row["decision"] or "-",
+                      row["decided_by"] or "-", waivers or "-", row["run"]))
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    for r in table:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    expired = [r for r in rows if "champion" in r["aliases"] and r["expired_waivers"]]
+    if expired:
+        print(f"WARNING: the champion (version {expired[0]['version']}) runs on expired waivers: "
+              f"{', '.join(expired[0]['expired_waivers'])}")
+        return 1
+    return 0
 
 
 def _print_verdict(verdict: dict) -> None:

@@ -37,13 +37,18 @@ DEFAULTS: dict[str, Any] = {
     "checklist": {},
     "checklist_required": False,
     "card": {},
+    "registry": {"tracking_uri": None, "promotion": "manual"},
 }
-TOP_LEVEL = {"extends", "model", "seed", "data", "stages", "gates", "execution", "checklist", "checklist_required", "card"}
+TOP_LEVEL = {"extends", "model", "seed", "data", "stages", "gates", "execution", "checklist", "checklist_required", "card",
+             "registry"}
+REGISTRY_KEYS = set(DEFAULTS["registry"])
+PROMOTIONS = ("auto", "manual")
 CARD_KEYS = {"intended_use", "out_of_scope", "owners", "limitations"}
 DATA_KEYS = set(DEFAULTS["data"])
 SYNTHETIC_KEYS = set(DEFAULTS["data"]["synthetic"])
 EXECUTION_KEYS = set(DEFAULTS["execution"])
-GATE_KEYS = {"id", "metric", "min", "max", "severity", "why"}
+GATE_KEYS = {"id", "metric", "min", "max", "vs_champion", "champion_only", "waivable", "severity", "why"}
+VS_CHAMPION_KEYS = ("max_drop", "min_gain")
 SEVERITIES = ("block", "warn")
 
 
@@ -197,6 +202,14 @@ def _check(params: dict[str, Any], path: Path) -> None:
     if not isinstance(params["card"], dict):
         fail("card", f"expected a mapping with {', '.join(sorted(CARD_KEYS))}")
     _check_keys(params["card"], CARD_KEYS, "card", path)
+    registry = params["registry"]
+    if not isinstance(registry, dict):
+        fail("registry", "expected a mapping with tracking_uri and promotion")
+    _check_keys(registry, REGISTRY_KEYS, "registry", path)
+    if registry["tracking_uri"] is not None and (not isinstance(registry["tracking_uri"], str) or not registry["tracking_uri"]):
+        fail("registry.tracking_uri", f"expected an MLflow tracking URI such as http://127.0.0.1:5000, got {registry['tracking_uri']!r}")
+    if registry["promotion"] not in PROMOTIONS:
+        fail("registry.promotion", f"expected auto or manual, got {registry['promotion']!r}")
 
 
 def _check_gates(gates: Any, path: Path) -> None:
@@ -216,11 +229,22 @@ def _check_gates(gates: Any, path: Path) -> None:
         seen.add(gate_id)
         if not isinstance(gate.get("metric"), str) or not gate["metric"]:
             raise SignoffError(f"{path}: {where}.metric: expected an evidence name such as validate.roc_auc")
-        if "min" not in gate and "max" not in gate:
-            raise SignoffError(f"{path}: {where} ({gate_id}): expected min or max (or both)")
+        versus = gate.get("vs_champion")
+        if versus is not None:
+            if "min" in gate or "max" in gate:
+                raise SignoffError(f"{path}: {where} ({gate_id}): vs_champion replaces min/max; give one or the other")
+            if not isinstance(versus, dict) or len(versus) != 1 or next(iter(versus)) not in VS_CHAMPION_KEYS \
+                    or not _is_number(next(iter(versus.values()))):
+                raise SignoffError(f"{path}: {where}.vs_champion ({gate_id}): expected {{max_drop: NUMBER}} "
+                                   f"or {{min_gain: NUMBER}}, got {versus!r}")
+        elif "min" not in gate and "max" not in gate:
+            raise SignoffError(f"{path}: {where} ({gate_id}): expected min or max (or both), or vs_champion")
         for bound in ("min", "max"):
             if bound in gate and not _is_number(gate[bound]):
                 raise SignoffError(f"{path}: {where}.{bound} ({gate_id}): expected a number, got {gate[bound]!r}")
+        for flag in ("champion_only", "waivable"):
+            if flag in gate and not isinstance(gate[flag], bool):
+                raise SignoffError(f"{path}: {where}.{flag} ({gate_id}): expected true or false, got {gate[flag]!r}")
         if gate.get("severity", "block") not in SEVERITIES:
             raise SignoffError(f"{path}: {where}.severity ({gate_id}): expected block or warn, got {gate['severity']!r}")
 

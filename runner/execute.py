@@ -37,15 +37,15 @@ WARM_UP_TIMEOUT = 300  # seconds the notebook's imports may take in a kernel sta
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def start_kernel(source: Path, cwd: Path, threads: int | None = None) -> AsyncKernelManager:
+def start_kernel(source: Path, cwd: Path, threads: int | None = None, env: dict[str, str] | None = None) -> AsyncKernelManager:
     """A kernel for ``source``, running in ``cwd``, with every module the notebook imports loaded.
 
     The imports run silently (no execution count, no history, no names bound), so the
     executed notebook is the same as with a cold kernel, only faster.  ``threads`` caps
     the kernel's OpenMP/BLAS threads (unless the user set them), so that kernels running
-    side by side do not oversubscribe the cores.
+    side by side do not oversubscribe the cores.  ``env`` is added to the kernel's environment.
     """
-    env = dict(os.environ)
+    env = {**os.environ, **(env or {})}
     if threads:
         env.update({name: str(threads) for name in THREAD_VARIABLES if name not in os.environ})
     nb = nbformat.read(source, as_version=4)

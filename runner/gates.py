@@ -11,32 +11,61 @@ from typing import Any
 
 VERDICTS = ("PASS", "WARN", "BLOCKED", "ERROR")
 
+# Every run has this gate: a model that does not load where it will be served is not releasable.
+LOADABLE = {
+    "id": "infra.loadable", "metric": "infra.loadable", "min": 1,
+    "why": "the logged model must load with mlflow.pyfunc in a fresh process and score its input example",
+}
 
-def evaluate(gates: list[dict[str, Any]], evidence: dict[str, Any]) -> list[dict[str, Any]]:
-    return [_evaluate_one(gate, evidence) for gate in gates]
+
+def evaluate(gates: list[dict[str, Any]], evidence: dict[str, Any],
+             champion: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """``champion``: the current champion's evidence, for gates that compare with it (None: no champion)."""
+    return [_evaluate_one(gate, evidence, champion) for gate in gates]
 
 
-def _evaluate_one(gate: dict[str, Any], evidence: dict[str, Any]) -> dict[str, Any]:
+def _evaluate_one(gate: dict[str, Any], evidence: dict[str, Any], champion: dict[str, Any] | None) -> dict[str, Any]:
     metric = gate["metric"]
     result = {
         "id": gate["id"],
         "metric": metric,
         "severity": gate.get("severity", "block"),
-        "threshold": {bound: gate[bound] for bound in ("min", "max") if bound in gate},
+        "threshold": {bound: gate[bound] for bound in ("min", "max") if bound in gate} | gate.get("vs_champion", {}),
         "why": gate.get("why"),
         "observed": evidence.get(metric),
+        "waivable": gate.get("waivable", False),
+        "policy": _policy(gate),
     }
+    if champion is None and ("vs_champion" in gate or gate.get("champion_only")):
+        return {**result, "status": "pass", "message": "no champion yet: nothing to compare with"}
     observed = result["observed"]
     if metric not in evidence or observed is None:
         return {**result, "status": "missing",
                 "message": f"no evidence named {metric}: the stage that records it failed, ended early or never glued it"}
     if isinstance(observed, bool) or not isinstance(observed, (int, float)) or not math.isfinite(observed):
         return {**result, "status": "fail", "message": f"{metric} is {observed!r}, not a finite number"}
+    if "vs_champion" in gate:
+        return {**result, **_versus(metric, observed, champion or {}, gate["vs_champion"])}
     if "min" in gate and observed < gate["min"]:
         return {**result, "status": "fail", "message": f"{metric} = {observed:.4g} is below the minimum {gate['min']:g}"}
     if "max" in gate and observed > gate["max"]:
         return {**result, "status": "fail", "message": f"{metric} = {observed:.4g} is above the maximum {gate['max']:g}"}
     return {**result, "status": "pass", "message": f"{metric} = {observed:.4g} is within {_bounds(gate)}"}
+
+
+def _versus(metric: str, observed: float, champion: dict[str, Any], rule: dict[str, float]) -> dict[str, Any]:
+    """The candidate against the champion's value of the same evidence (fail closed if the champion lacks it)."""
+    base = champion.get(metric)
+    if isinstance(base, bool) or not isinstance(base, (int, float)) or not math.isfinite(base):
+        return {"status": "missing", "champion": base,
+                "message": f"the champion has no usable {metric} ({base!r}) to compare with"}
+    delta = observed - base
+    said = f"{metric} = {observed:.4g} vs champion {base:.4g} (change {delta:+.4g})"
+    if "max_drop" in rule and delta < -rule["max_drop"]:
+        return {"status": "fail", "champion": base, "message": f"{said}: drops more than {rule['max_drop']:g}"}
+    if "min_gain" in rule and delta < rule["min_gain"]:
+        return {"status": "fail", "champion": base, "message": f"{said}: gains less than {rule['min_gain']:g}"}
+    return {"status": "pass", "champion": base, "message": f"{said}: within the allowed change"}
 
 
 def _bounds(gate: dict[str, Any]) -> str:
@@ -79,9 +108,8 @@ def policy_changes(before: list[dict[str, Any]] | None, after: list[dict[str, An
 
 
 def _policy(gate: dict[str, Any]) -> dict[str, Any]:
-    return {k: gate[k] for k in ("metric", "min", "max", "severity") if k in gate} | {
-        "severity": gate.get("severity", "block")
-    }
+    keys = ("metric", "min", "max", "vs_champion", "champion_only", "waivable")
+    return {k: gate[k] for k in keys if k in gate} | {"severity": gate.get("severity", "block")}
 
 
 def warnings(gates: list[dict[str, Any]]) -> list[str]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import skops.io
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
@@ -24,6 +25,17 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
 MODEL_TYPES = ("hist_gradient_boosting", "logistic_regression")
+# What skops must be told to trust, beyond scikit-learn's estimators, to load a model `build`
+# makes.  Loading takes the list from here, never from a model artifact, which could name
+# anything; a model that needs more is refused when it is logged.
+TRUSTED_TYPES = (
+    "builtins.object",
+    "functools.partial",
+    "numpy.asarray",
+    "numpy.dtype",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.utils.validation.check_array",
+)
 SPLITS = ("train", "valid", "test")
 
 
@@ -49,7 +61,7 @@ def build(
         encode = ColumnTransformer(
             [
                 ("categorical", make_pipeline(
-                    FunctionTransformer(as_object, feature_names_out="one-to-one"),
+                    FunctionTransformer(np.asarray, kw_args={"dtype": object}, feature_names_out="one-to-one"),
                     OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1),
                 ), categorical),
                 ("numeric", "passthrough", numeric),
@@ -74,12 +86,6 @@ def build(
         )
         return Pipeline([("encode", encode), ("model", LogisticRegression(max_iter=max_iter, random_state=seed))])
     raise ValueError(f"model_type must be one of {', '.join(MODEL_TYPES)}, got {model_type!r}")
-
-
-def as_object(X: pd.DataFrame) -> pd.DataFrame:
-    """Categorical columns as objects: a request whose category is missing in every row
-    arrives as an all-NaN float column, which the encoder would otherwise reject."""
-    return X.astype(object)
 
 
 def baseline() -> DummyClassifier:
@@ -119,6 +125,30 @@ def load(folder: Path) -> dict[str, Any]:
         "facts": json.loads((folder / "training.json").read_text(encoding="utf-8")),
         "model_bytes": (folder / "model.joblib").stat().st_size,
     }
+
+
+def trusted_types_needed(model: Any) -> list[str]:
+    """Exactly the types skops must trust to load ``model``; refuses one outside :data:`TRUSTED_TYPES`."""
+    needed = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    unknown = sorted(set(needed) - set(TRUSTED_TYPES))
+    if unknown:
+        raise ValueError(f"the model needs types Signoff does not trust: {', '.join(unknown)} "
+                         "(add them to runner.modeling.TRUSTED_TYPES after review)")
+    return needed
+
+
+def load_skops(path: Path) -> Any:
+    """A model file saved with skops, trusting only :data:`TRUSTED_TYPES`."""
+    return skops.io.load(path, trusted=list(TRUSTED_TYPES))
+
+
+def load_champion(champion_dir: str) -> dict[str, Any] | None:
+    """The current champion as the run fetched it (model files hash-checked), or None if there is none."""
+    if not champion_dir:
+        return None
+    info = json.loads((Path(champion_dir) / "champion.json").read_text(encoding="utf-8"))
+    model = load_skops(Path(info["model_dir"]) / "model.skops")
+    return {**info, "model": model, "features": list(model.feature_names_in_)}
 
 
 def split_rows(trained: dict[str, Any], name: str) -> np.ndarray:

@@ -23,7 +23,7 @@ from runner.stages import Stage
 # stages.<name>: seed and data come from the params file's top-level keys, the run's
 # folders from the run.
 FROM_PARAMS = ("seed", "data")
-FROM_RUN = ("run_dir", "previous_run")
+FROM_RUN = ("run_dir", "previous_run", "champion_dir", "mlflow_run_id")
 COMMON = FROM_PARAMS + FROM_RUN
 
 _TYPE_NAMES: dict[str, Any] = {

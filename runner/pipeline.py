@@ -4,9 +4,11 @@
 2. open a run folder under a temporary name and write the resolved params
 3. materialise the data once (bad data stops the run before any notebook)
 4. execute the stage DAG through Papermill
+   (meanwhile, in the background: open the MLflow run and fetch the champion to compare with)
 5. gather the evidence, answer the release checklist, check the gates, reach the verdict
 6. execute the gating report, write the model card, render every notebook to HTML
 7. write the manifest and move the run folder into place
+8. track the run in MLflow, register a PASS or WARN model, promote it if the policy says so
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import datetime as dt
 import json
 import os
 import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner import archive, checklist, config, data, evidence, gates, model_card, paramcheck, render, stages, workspace
+from runner import (archive, checklist, config, data, decisions, evidence, gates, model_card, paramcheck, provenance,
+                    registry, render, stages, workspace)
 from runner.errors import SignoffError
 from runner.progress import Progress
 from runner.schedule import StageResult, execute, run_stages
@@ -38,6 +42,7 @@ class Layout:
 class Outcome:
     verdict: dict[str, Any]
     folder: Path
+    release: str  # what happened in the registry, in words
 
     @property
     def exit_code(self) -> int:
@@ -55,13 +60,15 @@ def prepare(params_file: Path, overrides: list[str], layout: Layout) -> tuple[di
     return params, found, paramcheck.stage_parameters(found, params, params_file)
 
 
-def run(params_file: Path, overrides: list[str], layout: Layout, jobs: int, progress: Progress) -> Outcome:
+def run(params_file: Path, overrides: list[str], layout: Layout, jobs: int, progress: Progress,
+        started_by: str, wait: float) -> Outcome:
     params, found, stage_params = prepare(params_file, overrides, layout)
     model = params["model"]
     started = dt.datetime.now(dt.timezone.utc)
+    uri = registry.tracking_uri(params["registry"], layout.output_root)
     folder = archive.start(layout.output_root, model)
     try:
-        (folder.temp / "params.yaml").write_text(config.dump_params(params), encoding="utf-8")
+        (folder.temp / "params.yaml").write_text(config.dump_params(registry.redacted_params(params)), encoding="utf-8")
         data.load(params["data"], params["seed"], workspace.work(str(folder.temp)))
     except BaseException:
         shutil.rmtree(folder.temp, ignore_errors=True)
@@ -69,10 +76,28 @@ def run(params_file: Path, overrides: list[str], layout: Layout, jobs: int, prog
     progress.line(f"run {folder.run_id} of model {model}: {len(found)} stages, {jobs} at a time")
 
     previous = archive.previous_run(layout.output_root / model)
-    results = run_stages(found, stage_params, folder.temp, previous, params["execution"], jobs, progress)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow") as background:
+        # MLflow's import, the store and the champion's download overlap with the first stages;
+        # only the stages that declare champion_dir or mlflow_run_id wait for them
+        opening = background.submit(registry.open_run, uri, model, layout.output_root, folder.run_id,
+                                    workspace.work(str(folder.temp)) / "champion")
+        supplied = {"run_dir": str(folder.temp), "previous_run": str(previous or ""),
+                    "champion_dir": lambda: opening.result().champion_dir,
+                    "mlflow_run_id": lambda: opening.result().mlflow_run}
+        results = run_stages(found, stage_params, folder.temp, supplied, params["execution"], jobs, progress,
+                             env={"MLFLOW_TRACKING_URI": uri, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"})
+        tracking, tracking_error = _opened(opening)
+    champion = tracking.champion if tracking else None
     facts = evidence.collect({r.name: folder.temp / r.notebook for r in results if r.notebook})
-    verdict = _decide(params, results, facts, previous, layout.templates / "checklist.yaml")
-    verdict.update(run_id=folder.run_id, params_file=str(params_file), started=started.isoformat())
+    facts["champion.version"] = champion["version"] if champion else "none"
+    verdict = _decide(params, results, facts, previous, layout.templates / "checklist.yaml",
+                      champion["evidence"] if champion else None)
+    if tracking_error:
+        verdict.update(verdict="ERROR", registry_error=tracking_error)
+    verdict.update(run_id=folder.run_id, params_file=str(params_file), started=started.isoformat(),
+                   started_by=started_by, tracking_uri=registry.redact_uri(uri),
+                   mlflow_run_id=tracking.mlflow_run if tracking else None,
+                   champion={k: v for k, v in champion.items() if k not in ("evidence", "model_dir")} if champion else None)
     archive.write_json(folder.temp / "evidence.json", facts)
     _write_verdict(folder.temp, verdict)
 
@@ -84,18 +109,45 @@ def run(params_file: Path, overrides: list[str], layout: Layout, jobs: int, prog
     model_card.write(layout.templates / "model_card.md.j2", folder.temp, params, verdict, facts)
     _render_all(folder.temp, verdict)
     final = archive.finalize(folder, model, previous)
-    return Outcome(verdict, final)
+    if tracking is None:
+        return Outcome(verdict, final, f"not registered: {tracking_error}")
+    return Outcome(verdict, final, _release(tracking, params, verdict, facts, final, layout.output_root, wait, progress))
+
+
+def _opened(opening: Future) -> tuple[registry.Tracking | None, str | None]:
+    try:
+        return opening.result(), None
+    except SignoffError as exc:
+        return None, str(exc)
+
+
+def _release(tracking: registry.Tracking, params: dict[str, Any], verdict: dict[str, Any], facts: dict[str, Any],
+             folder: Path, output_root: Path, wait: float, progress: Progress) -> str:
+    """Track the archived run in MLflow, register a releasable model, promote it if the policy says so."""
+    tags = {"run_id": verdict["run_id"], "verdict": verdict["verdict"], "params_file": verdict["params_file"],
+            "run_folder": str(folder), "started_by": verdict["started_by"], "git_commit": provenance.git_commit()}
+    try:
+        registry.log_run(tracking.client, tracking.mlflow_run, registry.redacted_params(params), facts, tags, folder)
+        reg = decisions.Registry(tracking.client, params["model"], output_root)
+        said = decisions.release(reg, folder, verdict, facts, params["registry"]["promotion"], wait, progress.line)
+        registry.finish_run(tracking.client, tracking.mlflow_run, verdict["verdict"])
+    except SignoffError as exc:
+        raise SignoffError(f"the run is archived at {folder}, but {exc}", exc.exit_code) from None
+    except Exception as exc:
+        raise SignoffError(f"the run is archived at {folder}, but MLflow failed: {type(exc).__name__}: {exc}") from exc
+    return said
 
 
 def _decide(
-    params: dict[str, Any], results: list[StageResult], facts: dict[str, Any], previous: Path | None, items: Path
+    params: dict[str, Any], results: list[StageResult], facts: dict[str, Any], previous: Path | None, items: Path,
+    champion: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """Answer the checklist, check the gates, reach the verdict.  Adds checklist.open_items to ``facts``."""
     stages_passed = all(r.status == "passed" for r in results)
     answers = checklist.answer(checklist.load(items), facts, stages_passed, params["checklist"])
     facts[checklist.OPEN_ITEMS] = checklist.open_count(answers)
-    declared = [*params["gates"], *([checklist.required_gate()] if params["checklist_required"] else [])]
-    checked = gates.evaluate(declared, facts)
+    declared = [*params["gates"], gates.LOADABLE, *([checklist.required_gate()] if params["checklist_required"] else [])]
+    checked = gates.evaluate(declared, facts, champion)
     return {
         "model": params["model"],
         "verdict": gates.verdict(checked, not stages_passed),
@@ -121,7 +173,7 @@ def _previous_gates(previous: Path | None) -> list[dict[str, Any]] | None:
     if previous is None:
         return None
     recorded = json.loads((previous / "verdict.json").read_text(encoding="utf-8"))["gates"]
-    return [{"id": g["id"], "metric": g["metric"], "severity": g["severity"], **g["threshold"]} for g in recorded]
+    return [{"id": g["id"], **g["policy"]} for g in recorded]
 
 
 def _render_all(folder: Path, verdict: dict[str, Any]) -> None:

@@ -26,6 +26,9 @@ from runner.progress import Progress
 from runner.stages import Stage
 
 
+KERNEL_START_ATTEMPTS = 3
+
+
 @dataclass
 class StageResult:
     name: str
@@ -40,7 +43,7 @@ class _Plan:
     """What every stage thread shares."""
 
     run_dir: Path
-    folders: dict[str, str]
+    supplied: dict[str, Any]  # parameters the run fills in; a callable is called when a stage needs it
     execution: dict[str, Any]
     progress: Progress
     slots: threading.Semaphore  # stages executing at once
@@ -53,26 +56,29 @@ def run_stages(
     stages: list[Stage],
     parameters: dict[str, dict[str, Any]],
     run_dir: Path,
-    previous_run: Path | None,
+    supplied: dict[str, Any],
     execution: dict[str, Any],
     jobs: int,
     progress: Progress,
+    env: dict[str, str] | None = None,
 ) -> list[StageResult]:
     """Execute every stage into ``run_dir/notebooks/<stage>.ipynb``; results in pipeline order.
 
-    Notebooks that declare ``run_dir`` or ``previous_run`` receive this run's folder and
-    the model's previous run folder ("" for the first run).
+    A notebook that declares a parameter named in ``supplied`` (``run_dir``, ``previous_run``,
+    ...) receives the run's value; a value given as a callable (one still being computed
+    elsewhere) is called by the stages that declare it, and only by them, when they are about to
+    run.  ``env`` is added to every kernel's environment.
     """
     (run_dir / "notebooks").mkdir(exist_ok=True)
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="kernel") as warmers, \
             ThreadPoolExecutor(max_workers=len(stages), thread_name_prefix="stage") as pool:
         plan = _Plan(
             run_dir=run_dir,
-            folders={"run_dir": str(run_dir), "previous_run": str(previous_run or "")},
+            supplied=supplied,
             execution=execution,
             progress=progress,
             slots=threading.Semaphore(max(1, jobs)),
-            kernels={stage.name: warmers.submit(_warm_kernel, stage, run_dir, jobs) for stage in stages},
+            kernels={stage.name: warmers.submit(_warm_kernel, stage, run_dir, jobs, env or {}, progress) for stage in stages},
             finished={stage.name: threading.Event() for stage in stages},
             results={},
         )
@@ -84,7 +90,6 @@ def run_stages(
 def _stage(stage: Stage, parameters: dict[str, Any], plan: _Plan) -> None:
     km: AsyncKernelManager | None = None
     try:
-        km = plan.kernels[stage.name].result()
         for need in stage.needs:
             plan.finished[need].wait()
         blocked = [n for n in stage.needs if plan.results[n].status != "passed"]
@@ -92,8 +97,14 @@ def _stage(stage: Stage, parameters: dict[str, Any], plan: _Plan) -> None:
             plan.results[stage.name] = StageResult(stage.name, "skipped", 0.0, f"needs {', '.join(blocked)}", None)
             plan.progress.line(f"{stage.name:<12} skipped (needs {', '.join(blocked)}, which did not pass)")
             return
+        try:
+            km = plan.kernels[stage.name].result()
+            values = {k: _resolved(plan.supplied.get(k, v)) for k, v in parameters.items()}
+        except Exception as exc:
+            plan.results[stage.name] = StageResult(stage.name, "failed", 0.0, f"could not start: {exc}", None)
+            plan.progress.finished(stage.name, "failed", 0.0, f"could not start: {exc}")
+            return
         with plan.slots:
-            values = {k: plan.folders.get(k, v) for k, v in parameters.items()}
             output = plan.run_dir / "notebooks" / f"{stage.name}.ipynb"
             plan.results[stage.name] = execute(
                 stage.name, stage.path, output, values, plan.run_dir, plan.execution, plan.progress, km
@@ -105,13 +116,22 @@ def _stage(stage: Stage, parameters: dict[str, Any], plan: _Plan) -> None:
         plan.finished[stage.name].set()
 
 
-def _warm_kernel(stage: Stage, run_dir: Path, jobs: int) -> AsyncKernelManager | None:
-    """A warm kernel with its share of the cores, or None to let the stage start its own
-    (and report why that fails)."""
-    try:
-        return start_kernel(stage.path, run_dir, threads=max(1, (os.cpu_count() or 1) // max(1, jobs)))
-    except Exception:
-        return None
+def _resolved(value: Any) -> Any:
+    return value() if callable(value) else value
+
+
+def _warm_kernel(stage: Stage, run_dir: Path, jobs: int, env: dict[str, str], progress: Progress) -> AsyncKernelManager:
+    """A warm kernel with its share of the cores.  Start-up is retried (a port taken meanwhile,
+    a slow file system); the notebook itself is never run twice."""
+    for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+        try:
+            return start_kernel(stage.path, run_dir, threads=max(1, (os.cpu_count() or 1) // max(1, jobs)), env=env)
+        except Exception as exc:
+            if attempt == KERNEL_START_ATTEMPTS:
+                raise RuntimeError(f"the kernel did not start after {attempt} attempts: {exc}") from exc
+            progress.line(f"{stage.name:<12} kernel start failed ({exc}); retrying")
+            time.sleep(attempt)
+    raise AssertionError("unreachable")
 
 
 def execute(

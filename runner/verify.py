@@ -2,7 +2,9 @@
 
 A run is intact when every file its manifest lists has the recorded sha256 and
 size and no file was added; a model's runs are chained when each manifest's
-``previous`` is the sha256 of the manifest of the run before it.
+``previous`` is the sha256 of the manifest of the run before it.  Decisions
+appended later (a run's ``decisions.jsonl``, the model's ``ledger.jsonl``) are
+checked line by line through their own hash chain.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from runner.archive import MANIFEST, TEMP_PREFIX, finished_runs, sha256_file
+from runner import journal
+from runner.archive import DECISIONS, LEDGER, MANIFEST, TEMP_PREFIX, finished_runs, sha256_file
 from runner.errors import SignoffError
 
 
@@ -26,7 +29,7 @@ def verify(path: Path) -> tuple[list[str], int]:
     problems: list[str] = []
     runs = 0
     for model in models:
-        problems += check_chain(model)
+        problems += check_chain(model) + journal.problems(model / LEDGER)
         for run in finished_runs(model):
             problems += check_run(run)
             runs += 1
@@ -50,9 +53,9 @@ def check_run(run: Path) -> list[str]:
             problems.append(f"{path}: missing")
         elif path.stat().st_size != recorded["size"] or sha256_file(path) != recorded["sha256"]:
             problems.append(f"{path}: modified (sha256 differs from the manifest)")
-    present = {str(p.relative_to(run)) for p in run.rglob("*") if p.is_file()} - {MANIFEST}
+    present = {str(p.relative_to(run)) for p in run.rglob("*") if p.is_file()} - {MANIFEST, DECISIONS}
     problems += [f"{run / name}: added after the run (not in the manifest)" for name in sorted(present - set(listed))]
-    return problems
+    return problems + journal.problems(run / DECISIONS)
 
 
 def check_chain(model: Path) -> list[str]:

@@ -12,7 +12,7 @@ from conftest import ROOT, write_notebook
 
 def test_committed_stages_and_their_dependencies():
     found = stages.discover(ROOT / "notebooks")
-    assert [s.name for s in found] == ["eda", "train", "validate", "explain", "fairness", "drift"]
+    assert [s.name for s in found] == ["eda", "train", "validate", "explain", "fairness", "drift", "infra"]
     assert found[0].needs == () and found[1].needs == ("eda",)
     assert all(stage.needs == ("train",) for stage in found[2:])  # the evidence stages run side by side
 

@@ -1,0 +1,56 @@
+"""Append-only JSON lines, each holding the sha256 of the line before it.
+
+Decisions on a run are added after the run was archived, so they cannot be in
+its manifest; chaining the lines means an edited or removed line breaks every
+hash after it, which `signoff verify` reports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+def append(path: Path, entry: dict[str, Any]) -> str:
+    """Add ``entry`` (with ``previous`` set) as the last line of ``path``; returns the new head hash."""
+    lines = _lines(path)
+    record = {**entry, "previous": _hash(lines[-1]) if lines else None}
+    text = json.dumps(record, ensure_ascii=False, sort_keys=True, default=str)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(text + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    return _hash(text)
+
+
+def read(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in _lines(path)]
+
+
+def problems(path: Path) -> list[str]:
+    """Every line whose ``previous`` is not the hash of the line before it, or that is not JSON."""
+    found = []
+    before = None
+    for number, line in enumerate(_lines(path), start=1):
+        try:
+            previous = json.loads(line).get("previous")
+        except (ValueError, AttributeError):
+            found.append(f"{path}: line {number} is not a JSON record")
+            previous = "unreadable"
+        if previous != before:
+            found.append(f"{path}: line {number} does not follow line {number - 1} (altered, removed or inserted line)")
+        before = _hash(line)
+    return found
+
+
+def _lines(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    return [line for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def _hash(line: str) -> str:
+    return hashlib.sha256(line.encode("utf-8")).hexdigest()

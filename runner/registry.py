@@ -1,0 +1,284 @@
+"""MLflow: one tracking run per `signoff run`, one model version per releasable run, aliases.
+
+The registry is where a release becomes visible to whoever serves models, so it
+is written last and read back: a version exists only for a PASS or WARN run,
+``challenger`` marks the newest candidate and ``champion`` the model in
+production.  Decisions that move ``champion`` live in :mod:`runner.decisions`.
+
+MLflow is imported lazily: it costs seconds, and `signoff params` or `verify`
+do not need it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from runner import archive
+from runner.errors import SignoffError
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+TAG = "signoff."  # prefix of every tag Signoff writes
+PARAM_VALUE_LIMIT = 6000  # MLflow refuses longer param values
+BATCH = 100  # params per log_batch call (MLflow's limit)
+
+
+def tracking_uri(registry: dict[str, Any], output_root: Path) -> str:
+    """params ``registry.tracking_uri``, else ``MLFLOW_TRACKING_URI``, else SQLite under the output root."""
+    return registry.get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI") or embedded_uri(output_root)
+
+
+def embedded_uri(output_root: Path) -> str:
+    return f"sqlite:///{(output_root / 'mlflow.db').resolve()}"
+
+
+def redact_uri(uri: str) -> str:
+    """A URI fit to print or archive: ``https://user:pass@host`` loses its credentials."""
+    parts = urlsplit(uri)
+    if parts.username is None and parts.password is None:
+        return uri
+    host = parts.hostname or ""
+    netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def connect(uri: str) -> Any:
+    """An MlflowClient on ``uri``; a local SQLite store is switched to WAL so readers never block writers."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    if uri.startswith("sqlite:///"):
+        path = Path(uri.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(path, timeout=30) as db:
+            db.execute("PRAGMA journal_mode=WAL")
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def experiment(client: Any, model: str, output_root: Path) -> str:
+    """The experiment named after the model; on a local store its artifacts live beside the database."""
+    found = client.get_experiment_by_name(model)
+    if found is not None:
+        return found.experiment_id
+    local = client.tracking_uri.startswith(("sqlite:", "file:")) or "://" not in client.tracking_uri
+    location = (output_root / "mlartifacts" / model).resolve().as_uri() if local else None
+    try:
+        return client.create_experiment(model, artifact_location=location)
+    except Exception:  # created meanwhile by a concurrent run
+        found = client.get_experiment_by_name(model)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """A run's link to MLflow: the client, the MLflow run, and the champion it is compared with."""
+
+    client: Any
+    mlflow_run: str
+    champion: dict[str, Any] | None  # see fetch_champion; None: no champion yet
+    champion_dir: str  # where the champion's files were put ("" if none)
+
+
+def open_run(uri: str, model: str, output_root: Path, run_id: str, dest: Path) -> Tracking:
+    """Connect, open the MLflow run, and fetch the champion into ``dest`` (hash-checked)."""
+    try:
+        client = connect(uri)
+        mlflow_run = start_run(client, model, output_root, run_id)
+        champion = fetch_champion(client, model, dest)
+    except SignoffError:
+        raise
+    except Exception as exc:
+        raise SignoffError(f"MLflow at {redact_uri(uri)}: {type(exc).__name__}: {exc}") from exc
+    return Tracking(client, mlflow_run, champion, str(dest) if champion else "")
+
+
+def redacted_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The params as they may be written anywhere: no credentials in the tracking URI."""
+    uri = params["registry"]["tracking_uri"]
+    return {**params, "registry": {**params["registry"], "tracking_uri": redact_uri(uri) if uri else uri}}
+
+
+def start_run(client: Any, model: str, output_root: Path, run_id: str) -> str:
+    """The MLflow run that tracks one Signoff run; its id is handed to the infra stage."""
+    run = client.create_run(experiment(client, model, output_root), run_name=run_id, tags={f"{TAG}run_id": run_id})
+    return run.info.run_id
+
+
+def log_run(client: Any, mlflow_run: str, params: dict[str, Any], facts: dict[str, Any], tags: dict[str, str],
+            folder: Path) -> None:
+    """Params flattened, numeric evidence as metrics, tags, and the archived run folder as artifacts."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    flat = [Param(k, v) for k, v in flatten_params(params).items()]
+    for start in range(0, len(flat), BATCH):
+        client.log_batch(mlflow_run, params=flat[start:start + BATCH])
+    metrics = [Metric(k, v, 0, 0) for k, v in numeric(facts).items()]
+    for start in range(0, len(metrics), 1000):
+        client.log_batch(mlflow_run, metrics=metrics[start:start + 1000])
+    client.log_batch(mlflow_run, tags=[RunTag(f"{TAG}{k}", v) for k, v in tags.items()])
+    client.log_artifacts(mlflow_run, str(folder))
+
+
+def finish_run(client: Any, mlflow_run: str, verdict: str) -> None:
+    client.set_terminated(mlflow_run, "FINISHED" if verdict in ("PASS", "WARN") else "FAILED")
+
+
+def flatten_params(params: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested mappings as dotted keys; lists (gates) as JSON, cut to MLflow's length limit."""
+    flat: dict[str, str] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten_params(value, f"{name}."))
+            continue
+        text = json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else str(value)
+        flat[name] = text if len(text) <= PARAM_VALUE_LIMIT else text[: PARAM_VALUE_LIMIT - 1] + "…"
+    return flat
+
+
+def numeric(facts: dict[str, Any]) -> dict[str, float]:
+    """The evidence MLflow can chart: finite numbers (booleans as 0/1)."""
+    return {
+        key: float(value)
+        for key, value in facts.items()
+        if isinstance(value, (int, float)) and math.isfinite(float(value))
+    }
+
+
+def ensure_model(client: Any, model: str) -> None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.create_registered_model(model)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+
+
+def anchor(client: Any, model: str, head: str) -> None:
+    """The model ledger's head hash, kept outside the archive: a truncated ledger no longer matches it."""
+    ensure_model(client, model)
+    client.set_registered_model_tag(model, f"{TAG}ledger_head", head)
+
+
+def register(client: Any, model: str, model_uri: str, mlflow_run: str, tags: dict[str, str]) -> str:
+    """A new version of registered model ``model`` with alias ``challenger``; returns its version."""
+    ensure_model(client, model)
+    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+    version = client.create_model_version(
+        model, model_uri, run_id=mlflow_run, tags={f"{TAG}{k}": v for k, v in tags.items()}, model_id=model_id
+    )
+    client.set_registered_model_alias(model, CHALLENGER, version.version)
+    return str(version.version)
+
+
+def alias(client: Any, model: str, name: str) -> str | None:
+    """The version an alias points to, or None."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(model, name).version)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+            return None
+        raise
+
+
+def move_alias(client: Any, model: str, name: str, version: str, expected: str | None) -> None:
+    """Point ``name`` at ``version`` if it still points at ``expected``, and read it back.
+
+    MLflow's alias update is last-writer-wins; callers hold the model's lock, and this
+    check catches a writer outside Signoff.
+    """
+    current = alias(client, model, name)
+    if current != expected:
+        raise SignoffError(
+            f"model {model}: alias {name} points to version {current or 'none'}, not {expected or 'none'} as this "
+            "decision expected; someone else moved it. Look at `signoff list` and decide again"
+        )
+    client.set_registered_model_alias(model, name, version)
+    after = alias(client, model, name)
+    if after != version:
+        raise SignoffError(f"model {model}: alias {name} reads back as version {after}, not {version}")
+
+
+def version_tags(client: Any, model: str, version: str, tags: dict[str, str]) -> None:
+    for key, value in tags.items():
+        client.set_model_version_tag(model, version, f"{TAG}{key}", value)
+
+
+def aliases(client: Any, model: str) -> dict[str, str]:
+    """Alias name -> version (search results do not carry aliases; the registered model does)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return {name: str(version) for name, version in client.get_registered_model(model).aliases.items()}
+    except MlflowException:
+        return {}
+
+
+def versions(client: Any, model: str) -> list[Any]:
+    """Every version of the registered model, oldest first (none if it was never registered)."""
+    found = client.search_model_versions(f"name = '{model}'")
+    return sorted(found, key=lambda v: int(v.version))
+
+
+def model_files_sha256(folder: Path) -> str:
+    """One hash over a downloaded model folder: every file's relative path and sha256, in order.
+
+    ``registered_model_meta`` is left out: MLflow's client writes it while downloading
+    (the registered name and version the files were fetched under), it is not stored.
+    """
+    lines = [
+        f"{path.relative_to(folder).as_posix()} {archive.sha256_file(path)}"
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.name != "registered_model_meta"
+    ]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def fetch_champion(client: Any, model: str, dest: Path) -> dict[str, Any] | None:
+    """Download the champion's model files and evidence into ``dest``, checking the files' hash first.
+
+    Returns what the run records about the champion (None when there is none).  A model
+    whose files no longer hash to what was recorded at registration is refused.
+    """
+    import mlflow
+
+    version = alias(client, model, CHAMPION)
+    if version is None:
+        return None
+    entry = client.get_model_version(model, version)
+    recorded = entry.tags.get(f"{TAG}model_sha256")
+    files = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{model}/{version}",
+                                                     dst_path=str(dest / "model")))
+    actual = model_files_sha256(files)
+    if recorded != actual:
+        raise SignoffError(
+            f"model {model} version {version} (champion): its files hash to {actual[:12]}, registration recorded "
+            f"{(recorded or 'nothing')[:12]}; refusing to load a model that changed after registration"
+        )
+    evidence_file = client.download_artifacts(entry.run_id, "evidence.json", str(dest))
+    champion = {
+        "version": version,
+        "mlflow_run_id": entry.run_id,
+        "signoff_run_id": entry.tags.get(f"{TAG}run_id"),
+        "model_sha256": actual,
+        "model_dir": str(files),
+        "evidence": json.loads(Path(evidence_file).read_text(encoding="utf-8")),
+    }
+    archive.write_json(dest / "champion.json", champion)
+    return champion

@@ -49,3 +49,28 @@ def test_policy_changes_since_previous_run():
 
 def test_gate_without_reason_is_a_warning():
     assert gates.warnings(GATES) == ["gate gap has no 'why': write down the reason for its threshold"]
+
+
+VERSUS = {"id": "vs", "metric": "validate.roc_auc", "vs_champion": {"max_drop": 0.01}}
+
+
+def test_champion_comparison_passes_without_champion_and_fails_closed_with_one():
+    (alone,) = gates.evaluate([VERSUS], {"validate.roc_auc": 0.6})
+    assert alone["status"] == "pass" and alone["message"].startswith("no champion")
+    (held,) = gates.evaluate([VERSUS], {"validate.roc_auc": 0.795}, champion={"validate.roc_auc": 0.8})
+    assert held["status"] == "pass" and held["champion"] == 0.8
+    (dropped,) = gates.evaluate([VERSUS], {"validate.roc_auc": 0.78}, champion={"validate.roc_auc": 0.8})
+    assert dropped["status"] == "fail" and "drops more than 0.01" in dropped["message"]
+    gain = {**VERSUS, "vs_champion": {"min_gain": 0.005}}
+    (small,) = gates.evaluate([gain], {"validate.roc_auc": 0.802}, champion={"validate.roc_auc": 0.8})
+    assert small["status"] == "fail" and "gains less than" in small["message"]
+    (unknown,) = gates.evaluate([VERSUS], {"validate.roc_auc": 0.9}, champion={})
+    assert unknown["status"] == "missing" and gates.verdict([unknown], stages_failed=False) == "BLOCKED"
+
+
+def test_champion_only_gate_waits_for_a_champion():
+    gate = {"id": "delta", "metric": "validate.roc_auc_delta_vs_champion_ci_low", "min": -0.01, "champion_only": True}
+    (alone,) = gates.evaluate([gate], {})
+    assert alone["status"] == "pass"
+    (missing,) = gates.evaluate([gate], {}, champion={"validate.roc_auc": 0.8})
+    assert missing["status"] == "missing"

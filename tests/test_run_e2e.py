@@ -9,22 +9,12 @@ import yaml
 
 from runner import archive, data
 
-from conftest import edit_cell, read_json, run_folders, signoff, write_notebook
+from conftest import edit_cell, keep_stages, read_json, run_folders, signoff, write_notebook
 
 pytestmark = pytest.mark.slow
 
 SMALL = ["-p", "data.synthetic.n_rows=2000"]
 EVIDENCE_STAGES = ("explain", "fairness", "drift")
-
-
-def core_only(project):
-    """Keep eda, train, validate: enough for the tests of how a run fails, in half the time."""
-    for path in (project / "notebooks").glob("0[4-9]_*.ipynb"):
-        path.unlink()
-    example = project / "params" / "credit.yaml"
-    params = yaml.safe_load(example.read_text(encoding="utf-8"))
-    params["stages"] = {k: v for k, v in params["stages"].items() if k in ("eda", "train", "validate")}
-    example.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
 
 
 def test_example_run_passes_then_a_stricter_policy_blocks(project):
@@ -43,7 +33,7 @@ def test_example_run_passes_then_a_stricter_policy_blocks(project):
     assert {g["status"] for g in verdict["gates"]} == {"pass"}
     for gate in verdict["gates"]:
         assert set(gate) >= {"id", "metric", "status", "observed", "threshold", "severity", "message"}
-    assert [s["status"] for s in verdict["stages"]] == ["passed"] * 6
+    assert [s["status"] for s in verdict["stages"]] == ["passed"] * 7
     evidence = read_json(run / "evidence.json")
     assert 0.7 < evidence["validate.roc_auc_ci_low"] < evidence["validate.roc_auc"] < evidence["validate.roc_auc_ci_high"]
     assert evidence["validate.roc_auc_lift"] == pytest.approx(evidence["validate.roc_auc"] - 0.5)
@@ -73,7 +63,7 @@ def test_example_run_passes_then_a_stricter_policy_blocks(project):
         "  - {id: discrimination, metric: validate.roc_auc, min: 0.999, why: impossible on purpose}\n",
         encoding="utf-8",
     )
-    core_only(project)
+    keep_stages(project, "eda", "train", "validate")
     result = signoff("run", "params/strict.yaml", cwd=project)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "verdict: BLOCKED" in result.stdout
@@ -157,7 +147,7 @@ def test_injected_parameter_name_is_refused(project):
 
 
 def test_crashing_stage_is_archived_and_its_dependants_skipped(project):
-    core_only(project)
+    keep_stages(project, "eda", "train", "validate")
     edit_cell(project / "notebooks" / "02_train.ipynb", "assignment = modeling.split(",
               'raise RuntimeError("boom in training")\nassignment = modeling.split(')
     result = signoff("run", "params/credit.yaml", *SMALL, cwd=project)
@@ -185,7 +175,7 @@ def test_crashing_stage_is_archived_and_its_dependants_skipped(project):
     ids=["sys-exit", "swallowed-exception"],
 )
 def test_stage_that_ends_early_without_error_still_blocks(project, wrap):
-    core_only(project)
+    keep_stages(project, "eda", "train", "validate")
     path = project / "notebooks" / "03_validate.ipynb"
     nb = nbformat.read(path, as_version=4)
     (cell,) = [c for c in nb.cells if "for name, value in model_scores.items():" in c.source]
@@ -215,8 +205,11 @@ def test_string_parameter_reaches_the_notebook_unchanged(project):
     (project / "params" / "tiny.yaml").write_text(
         "model: tiny\nstages:\n  probe:\n    count: 3\n    text: " + json.dumps(tricky) + "\n", encoding="utf-8")
     result = signoff("run", "params/tiny.yaml", cwd=project)
-    assert result.returncode == 0, result.stdout + result.stderr
-    evidence = read_json(run_folders(project, "tiny")[0] / "evidence.json")
+    # no model was logged, so the built-in servability gate blocks (fail closed)
+    assert result.returncode == 1, result.stdout + result.stderr
+    run = run_folders(project, "tiny")[0]
+    assert [g["id"] for g in read_json(run / "verdict.json")["gates"] if g["status"] != "pass"] == ["infra.loadable"]
+    evidence = read_json(run / "evidence.json")
     assert evidence["probe.text"] == tricky and evidence["probe.count"] == 3
 
 

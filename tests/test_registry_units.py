@@ -1,0 +1,106 @@
+"""Pieces of the registry that need no run: the ledger's chain, the model lock, the
+champion comparisons, what is written to MLflow, and the skops allow-list."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+
+import numpy as np
+import pytest
+import skops.io
+
+from runner import compare, data, journal, lock, metrics, modeling, registry
+from runner.errors import SignoffError
+
+
+def test_journal_chain_detects_an_edited_removed_or_truncated_line(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    heads = [journal.append(path, {"event": f"e{i}", "by": "x"}) for i in range(4)]
+    assert journal.problems(path) == [] and [e["event"] for e in journal.read(path)] == ["e0", "e1", "e2", "e3"]
+    assert len(set(heads)) == 4
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0], lines[1].replace('"x"', '"y"'), *lines[2:]]) + "\n")
+    assert [p.split(": ")[1] for p in journal.problems(path)] == ["line 3 does not follow line 2 (altered, removed or inserted line)"]
+    path.write_text("\n".join([lines[0], *lines[2:]]) + "\n")
+    assert "line 2 does not follow" in journal.problems(path)[0]
+    path.write_text("\n".join(lines[:3]) + "\n")  # truncation keeps a valid chain: the MLflow anchor catches it
+    assert journal.problems(path) == []
+
+
+def _hold(model_dir, ready, release):
+    with lock.held(model_dir, "holding for a test", 5, print):
+        ready.set()
+        release.wait(30)
+
+
+def test_lock_names_its_holder_times_out_with_exit_3_and_dies_with_its_process(tmp_path):
+    context = multiprocessing.get_context("spawn")
+    ready, release = context.Event(), context.Event()
+    holder = context.Process(target=_hold, args=(tmp_path, ready, release))
+    holder.start()
+    assert ready.wait(30)
+    said = []
+    with pytest.raises(SignoffError) as caught:
+        with lock.held(tmp_path, "second", 0.5, said.append):
+            pass
+    assert caught.value.exit_code == lock.LOCKED
+    assert f"pid {holder.pid}" in str(caught.value) and "holding for a test" in said[0]
+    holder.kill()  # a crashed holder: the OS releases its lock, and the next command takes it
+    holder.join()
+    start = time.monotonic()
+    with lock.held(tmp_path, "after the crash", 5, said.append):
+        assert json.loads((tmp_path / ".lock.holder").read_text())["pid"] == os.getpid()
+    assert time.monotonic() - start < 5
+
+
+def test_paired_delta_interval_and_prediction_difference():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 2000)
+    good = np.clip(y * 0.3 + rng.random(2000) * 0.7, 0, 1)
+    worse = np.clip(y * 0.1 + rng.random(2000) * 0.9, 0, 1)
+    delta, low, high = compare.paired_delta(y, good, worse, metrics.roc_auc, 200, 1)
+    assert delta == pytest.approx(metrics.roc_auc(y, good) - metrics.roc_auc(y, worse))
+    assert 0 < low < delta < high
+    same = compare.prediction_difference(good, good, 0.5, 0.5)
+    assert same == {"champion_disagreement": 0.0, "champion_mean_abs_prob_diff": 0.0, "champion_rank_correlation": 1.0}
+    other = compare.prediction_difference(good, worse, 0.5, 0.5)
+    assert 0 < other["champion_disagreement"] < 1 and other["champion_rank_correlation"] < 1
+
+
+def test_importance_shift_names_features_that_entered_or_left_the_top():
+    new = {"a": 5, "b": 4, "c": 3, "d": 2, "e": 1, "f": 0.5}
+    old = {"a": 5, "b": 4, "c": 3, "d": 2, "f": 1, "e": 0.5}
+    shift = compare.importance_shift(new, old)
+    assert shift["entered_top"] == ["e"] and shift["left_top"] == ["f"] and 0.8 < shift["rank_correlation"] < 1
+    flat = {"explain.mean_abs_shap.a": 1.0, "explain.mean_abs_shap.b": 2.0, "explain.top_feature": "b"}
+    assert compare.glued_mapping(flat, "explain.mean_abs_shap.") == {"a": 1.0, "b": 2.0}
+
+
+def test_what_goes_to_mlflow_is_flat_bounded_and_free_of_credentials():
+    params = {"model": "m", "stages": {"train": {"max_iter": 3}}, "gates": [{"id": "g", "min": 1}],
+              "checklist": {"x": "y" * 7000}, "registry": {"tracking_uri": "https://ann:s3cret@mlflow.example:5000/",
+                                                          "promotion": "auto"}}
+    flat = registry.flatten_params(registry.redacted_params(params))
+    assert flat["stages.train.max_iter"] == "3" and json.loads(flat["gates"]) == [{"id": "g", "min": 1}]
+    assert len(flat["checklist.x"]) == registry.PARAM_VALUE_LIMIT
+    assert flat["registry.tracking_uri"] == "https://***@mlflow.example:5000/" and "s3cret" not in json.dumps(flat)
+    assert registry.numeric({"a": 1, "b": True, "c": float("nan"), "d": "text", "e": 0.5}) == {"a": 1.0, "b": 1.0, "e": 0.5}
+    assert registry.redact_uri("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+
+
+def test_skops_trusts_exactly_what_each_model_type_needs(tmp_path):
+    frame, _ = data.synthetic_credit(500, seed=3)
+    features = data.features(frame, {"target": "default", "sensitive_features": ["sex", "age_band"]})
+    for model_type in modeling.MODEL_TYPES:
+        model = modeling.build(model_type, frame[features], 0, 200, 0.1).fit(frame[features], frame["default"])
+        needed = modeling.trusted_types_needed(model)
+        assert set(needed) <= set(modeling.TRUSTED_TYPES)
+        skops.io.dump(model, tmp_path / "m.skops")
+        loaded = modeling.load_skops(tmp_path / "m.skops")
+        assert np.allclose(loaded.predict_proba(frame[features]), model.predict_proba(frame[features]))
+    model.custom = modeling.split  # a function from outside the allow-list
+    with pytest.raises(ValueError, match="runner.modeling.split"):
+        modeling.trusted_types_needed(model)

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from runner import journal, lock, registry
+from runner import archive, journal, lock, model_card, registry, workspace
 from runner.archive import DECISIONS, LEDGER
 from runner.errors import SignoffError
 
@@ -160,20 +160,21 @@ def _register(reg: Registry, folder: Path, verdict: dict[str, Any], facts: dict[
 
 def _promote(reg: Registry, folder: Path | None, version: str, event: str, by: str, note: str,
              waivers: list[dict[str, Any]]) -> None:
+    """Move ``champion`` to ``version``; the run folder gets a model card that names this decision."""
     previous = registry.alias(reg.client, reg.model, registry.CHAMPION)
+    decision = {"event": event, "by": by, "note": note, "previous_champion": previous, "waivers": waivers}
+    files = _card_with_decisions(folder, _entry(reg, folder, version, decision)) if folder else {}
     registry.move_alias(reg.client, reg.model, registry.CHAMPION, version, previous)
     registry.version_tags(reg.client, reg.model, version, {
         "approved": "true", "was_champion": "true", "previous_champion": previous or "none",
         "waivers": json.dumps(waivers),
     })
-    _record(reg, folder, version, {"event": event, "by": by, "note": note, "previous_champion": previous,
-                                   "waivers": waivers})
+    _record(reg, folder, version, {**decision, "files": files})
 
 
 def _record(reg: Registry, folder: Path | None, version: str | None, decision: dict[str, Any]) -> None:
-    entry = {"at": _now(), "model": reg.model, "version": version,
-             "run_id": folder.name if folder else None, **decision}
-    if folder is not None and folder.is_dir():
+    entry = _entry(reg, folder, version, decision)
+    if folder is not None:
         journal.append(folder / DECISIONS, entry)
     head = journal.append(reg.model_dir / LEDGER, entry)
     if version is not None:
@@ -182,6 +183,24 @@ def _record(reg: Registry, folder: Path | None, version: str | None, decision: d
             "decision_note": decision.get("note", ""),
         })
     registry.anchor(reg.client, reg.model, head)
+
+
+def _entry(reg: Registry, folder: Path | None, version: str | None, decision: dict[str, Any]) -> dict[str, Any]:
+    return {"at": _now(), "model": reg.model, "version": version, "run_id": folder.name if folder else None, **decision}
+
+
+def _card_with_decisions(folder: Path, entry: dict[str, Any]) -> dict[str, str]:
+    """The model card again, with every decision so far and this one (waivers included), as new files
+    under ``decisions/``; their hashes go into the decision's line, so `verify` checks them."""
+    template = workspace.project_root(folder) / "templates" / "model_card.md.j2"
+    if not template.is_file():
+        raise SignoffError(f"{template}: missing; the model card recording this decision cannot be written")
+    verdict, _ = _run_verdict(folder)
+    params = yaml.safe_load((folder / "params.yaml").read_text(encoding="utf-8"))
+    decided = [*journal.read(folder / DECISIONS), entry]
+    paths = model_card.write(template, folder / "decisions", params, verdict, _evidence(folder), decided,
+                             f"{len(decided):03d}-model_card")
+    return {str(p.relative_to(folder)): archive.sha256_file(p) for p in paths}
 
 
 def _run_verdict(folder: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:

@@ -13,18 +13,21 @@ from runner.config import CARD_KEYS
 from runner.render import CSP
 
 
-def write(template: Path, folder: Path, params: dict[str, Any], verdict: dict[str, Any], evidence: dict[str, Any]) -> None:
-    """Write ``model_card.md`` and ``model_card.html`` into the run folder."""
+def write(template: Path, folder: Path, params: dict[str, Any], verdict: dict[str, Any], evidence: dict[str, Any],
+          decisions: list[dict[str, Any]] = (), name: str = "model_card") -> list[Path]:
+    """Write ``<name>.md`` and ``<name>.html`` into ``folder``; ``decisions`` (approvals, waivers)
+    are listed when the card is written again after a sign-off."""
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(template.parent), autoescape=False,
                                      undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     text = environment.get_template(template.name).render(
         model=verdict["model"], run_id=verdict["run_id"], verdict=verdict["verdict"], finished=verdict["finished"],
         card={key: params["card"].get(key, "") for key in CARD_KEYS}, data=params["data"], gates=verdict["gates"], stages=verdict["stages"],
-        warnings=verdict["warnings"], ev=lambda name: _fmt(evidence.get(name, "n/a")), fmt=_fmt,
+        warnings=verdict["warnings"], ev=lambda key: _fmt(evidence.get(key, "n/a")), fmt=_fmt, decisions=list(decisions),
     )
-    (folder / "model_card.md").write_text(text, encoding="utf-8")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.md").write_text(text, encoding="utf-8")
     body = markdown2html_mistune(html.escape(text, quote=False))
-    (folder / "model_card.html").write_text(
+    (folder / f"{name}.html").write_text(
         f'<!DOCTYPE html>\n<html><head><meta charset="utf-8">\n'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
         f"<title>Model card: {html.escape(verdict['model'])}</title>\n"
@@ -33,6 +36,7 @@ def write(template: Path, folder: Path, params: dict[str, Any], verdict: dict[st
         f"</head><body>\n{body}\n</body></html>\n",
         encoding="utf-8",
     )
+    return [folder / f"{name}.md", folder / f"{name}.html"]
 
 
 def _fmt(value: Any) -> str:

@@ -46,16 +46,29 @@ def check_run(run: Path) -> list[str]:
         listed = manifest["files"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return [f"{run / MANIFEST}: unreadable manifest ({exc})"]
-    problems = []
+    chain = journal.problems(run / DECISIONS)
+    problems = list(chain)
     for name, recorded in sorted(listed.items()):
         path = run / name
         if not path.is_file():
             problems.append(f"{path}: missing")
         elif path.stat().st_size != recorded["size"] or sha256_file(path) != recorded["sha256"]:
             problems.append(f"{path}: modified (sha256 differs from the manifest)")
+    decided = {} if chain else _decided_files(run)  # a broken chain vouches for no file
+    for name, sha256 in sorted(decided.items()):
+        path = run / name
+        if not path.is_file():
+            problems.append(f"{path}: missing (written with a decision)")
+        elif sha256_file(path) != sha256:
+            problems.append(f"{path}: modified (sha256 differs from its decision's record)")
     present = {str(p.relative_to(run)) for p in run.rglob("*") if p.is_file()} - {MANIFEST, DECISIONS}
-    problems += [f"{run / name}: added after the run (not in the manifest)" for name in sorted(present - set(listed))]
-    return problems + journal.problems(run / DECISIONS)
+    added = present - set(listed) - set(decided)
+    return problems + [f"{run / name}: added after the run (not in the manifest or a decision)" for name in sorted(added)]
+
+
+def _decided_files(run: Path) -> dict[str, str]:
+    """Files a decision added to the run (a model card naming it), with their recorded sha256."""
+    return {name: sha256 for entry in journal.read(run / DECISIONS) for name, sha256 in entry.get("files", {}).items()}
 
 
 def check_chain(model: Path) -> list[str]:

@@ -65,33 +65,47 @@ def test_embedded_store_auto_promotion_champion_gate_sign_off_and_rollback(proje
     assert version.tags["signoff.run_folder"] == str(run1) and len(version.tags["signoff.model_sha256"]) == 64
     assert registry.aliases(client, "credit-default") == {"champion": "1", "challenger": "1"}
 
-    worse = signoff("run", "params/credit.yaml", "-p", "stages.train.max_iter=2", "-p", "stages.train.max_depth=1",
-                    cwd=project)
+    # a worse model, gated only on the champion comparison, which may be waived
+    (project / "params" / "waive.yaml").write_text(yaml.safe_dump(
+        {"extends": "credit.yaml", "gates": [{**VERSUS, "waivable": True}]}), encoding="utf-8")
+    worse = signoff("run", "params/waive.yaml", "-p", "stages.train.max_iter=2", "-p", "stages.train.max_depth=1",
+                    "--by", "alice", cwd=project)
     assert worse.returncode == 1, worse.stdout + worse.stderr
     run2 = run_folders(project)[1]
     gates = {g["id"]: g for g in read_json(run2 / "verdict.json")["gates"]}
     assert gates["no-worse-than-champion"]["status"] == "fail" and "vs champion" in gates["no-worse-than-champion"]["message"]
+    assert gates["infra.loadable"]["status"] == "pass"
     evidence = read_json(run2 / "evidence.json")
     assert evidence["champion.version"] == "1" and 0 < evidence["validate.champion_disagreement"] < 1
     assert evidence["validate.roc_auc_delta_vs_champion_ci_low"] < evidence["validate.roc_auc_delta_vs_champion"] < 0
-    assert evidence["validate.roc_auc_delta_vs_champion_ci_high"] < 0.05
     assert "not registered: the verdict is BLOCKED" in worse.stdout
     assert champion(client) == "1" and len(registry.versions(client, "credit-default")) == 1
 
+    blocked = signoff("approve", str(run2), "--by", "bob", cwd=project)
+    assert blocked.returncode == 2 and "BLOCKED by no-worse-than-champion" in blocked.stderr
+    wrong = signoff("approve", str(run2), "--by", "bob", "--waive", "infra.loadable", "--reason", "r",
+                    "--expires", "2099-12-31", cwd=project)
+    assert wrong.returncode == 2 and "no such failed gate" in wrong.stderr
+    waived = signoff("approve", str(run2), "--by", "bob", "--waive", "no-worse-than-champion",
+                     "--reason", "pilot accepted by the risk committee", "--expires", "2099-12-31", cwd=project)
+    assert waived.returncode == 0, waived.stderr
+    assert champion(client) == "2"  # registered at approval, then promoted
+    (card,) = (run2 / "decisions").glob("*-model_card.md")
+    assert "no-worse-than-champion** waived by bob until 2099-12-31: pilot accepted" in card.read_text(encoding="utf-8")
+    assert "no-worse-than-champion until 2099-12-31" in signoff("list", "credit-default", cwd=project).stdout
+
     manual = ("-p", "registry.promotion=manual", "--by", "alice")
-    for _ in range(2):  # two candidates awaiting sign-off: versions 2 and 3
+    for _ in range(2):  # two candidates awaiting sign-off: versions 3 and 4
         result = signoff("run", "params/credit.yaml", *manual, cwd=project)
         assert result.returncode == 0 and "awaiting sign-off" in result.stdout, result.stdout + result.stderr
     run3, run4 = run_folders(project)[2:]
-    assert champion(client) == "1" and registry.alias(client, "credit-default", "challenger") == "3"
-    assert read_json(run3 / "evidence.json")["validate.champion_disagreement"] == 0  # same seed, same model
+    assert champion(client) == "2" and registry.alias(client, "credit-default", "challenger") == "4"
+    assert read_json(run3 / "evidence.json")["validate.roc_auc_delta_vs_champion_ci_low"] > 0  # better than the waived one
 
     own = signoff("approve", str(run3), "--by", "alice", cwd=project)
     assert own.returncode == 2 and "four-eyes" in own.stderr
-    blocked = signoff("approve", str(run2), "--by", "bob", cwd=project)
-    assert blocked.returncode == 2 and "BLOCKED by" in blocked.stderr and "no-worse-than-champion" in blocked.stderr
     refused = signoff("reject", str(run4), "--by", "carol", "--note", "not this week", cwd=project)
-    assert refused.returncode == 0 and champion(client) == "1"
+    assert refused.returncode == 0 and champion(client) == "2"
 
     # two sign-offs at once: serialized, neither decision lost, each saw the champion the other left
     with ThreadPoolExecutor(2) as pool:
@@ -99,9 +113,9 @@ def test_embedded_store_auto_promotion_champion_gate_sign_off_and_rollback(proje
                                 [(str(run3), "--by", "bob"), (str(run4), "--by", "dave", "--note", "on reflection")]))
     assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
     ledger = journal.read(project / "outputs" / "credit-default" / "ledger.jsonl")
-    approvals = [e for e in ledger if e["event"] == "approved"]
-    assert sorted(a["version"] for a in approvals) == ["2", "3"]
-    assert approvals[0]["previous_champion"] == "1" and approvals[1]["previous_champion"] == approvals[0]["version"]
+    approvals = [e for e in ledger if e["event"] == "approved"][1:]
+    assert sorted(a["version"] for a in approvals) == ["3", "4"]
+    assert approvals[0]["previous_champion"] == "2" and approvals[1]["previous_champion"] == approvals[0]["version"]
     assert champion(client) == approvals[1]["version"]
     events = [e["event"] for e in journal.read(run4 / "decisions.jsonl")]
     assert events == ["run finished", "registered", "rejected", "approved"]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import skops.io
 
-from runner import compare, data, journal, lock, metrics, modeling, registry
+from runner import compare, data, decisions, journal, lock, metrics, modeling, registry
 from runner.errors import SignoffError
 
 
@@ -104,3 +104,23 @@ def test_skops_trusts_exactly_what_each_model_type_needs(tmp_path):
     model.custom = modeling.split  # a function from outside the allow-list
     with pytest.raises(ValueError, match="runner.modeling.split"):
         modeling.trusted_types_needed(model)
+
+
+def test_only_failed_waivable_gates_can_be_waived_with_a_reason_and_a_future_date(tmp_path):
+    verdict = {"gates": [{"id": "auc", "status": "fail"}, {"id": "ece", "status": "fail"}, {"id": "size", "status": "pass"}]}
+    declared = {"auc": {"waivable": True}, "ece": {}, "size": {"waivable": True}}
+
+    def check(*waivers):
+        decisions._check_waivers(tmp_path, verdict, declared, [decisions.Waiver(*w) for w in waivers])
+
+    check(("auc", "accepted by the committee", "2099-01-01"))
+    for waiver, message in [
+        (("ece", "r", "2099-01-01"), "ece: the gate is not waivable"),
+        (("size", "r", "2099-01-01"), "size: no such failed gate"),
+        (("auc", " ", "2099-01-01"), "--reason must say why"),
+        (("auc", "r", "next week"), "expects a date YYYY-MM-DD"),
+        (("auc", "r", "2020-01-01"), "is not in the future"),
+    ]:
+        with pytest.raises(SignoffError, match=message) as caught:
+            check(waiver)
+        assert caught.value.exit_code == 2

@@ -24,8 +24,7 @@ from runner.progress import Progress
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    for chatty in ("papermill", "mlflow", "alembic"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    logging.getLogger("papermill").setLevel(logging.WARNING)
     try:
         return args.command(args)
     except SignoffError as exc:
@@ -92,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     promote.add_argument("model", metavar="MODEL")
     promote.add_argument("version", metavar="VERSION")
     _decider(promote, note_required=False)
-    _store(promote)
+    _store(promote, tracking=False)
     promote.set_defaults(command=_promote)
 
     rollback = commands.add_parser("rollback", help="return champion to the previous champion",
@@ -101,14 +100,14 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_argument("model", metavar="MODEL")
     rollback.add_argument("--to", metavar="VERSION", help="a former champion (default: the one before the current)")
     _decider(rollback, note_required=True)
-    _store(rollback)
+    _store(rollback, tracking=False)
     rollback.set_defaults(command=_rollback)
 
     listing = commands.add_parser("list", help="show a model's versions, verdicts, aliases and decisions",
                                   description="List every registered version of MODEL with its run, verdict, "
                                   "aliases, last decision and waivers; exit 1 if the champion has an expired waiver.")
     listing.add_argument("model", metavar="MODEL")
-    _store(listing)
+    _store(listing, tracking=True)
     listing.set_defaults(command=_list)
 
     show = commands.add_parser(
@@ -156,12 +155,14 @@ def _decider(parser: argparse.ArgumentParser, note_required: bool) -> None:
     parser.add_argument("--by", required=True, metavar="NAME", help="who decides (recorded)")
     parser.add_argument("--note", required=note_required, default="", metavar="TEXT", help="why (recorded)")
     parser.add_argument("--tracking-uri", metavar="URI",
-                        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else the run's, else the embedded store)")
+                        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else the one in the run's params, "
+                        "else the embedded store under the output root)")
     _wait(parser)
 
 
-def _store(parser: argparse.ArgumentParser) -> None:
-    if not any(a.dest == "tracking_uri" for a in parser._actions):
+def _store(parser: argparse.ArgumentParser, tracking: bool) -> None:
+    """Where a model's versions and runs are, for the commands that name a model rather than a run."""
+    if tracking:
         parser.add_argument("--tracking-uri", metavar="URI",
                             help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else the embedded store)")
     parser.add_argument("--output-root", type=Path, help="where runs are archived (default: outputs/ of the project)")

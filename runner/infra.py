@@ -10,7 +10,6 @@ input example logged with it.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -41,14 +40,12 @@ def serving_frame(X: pd.DataFrame) -> pd.DataFrame:
 def log_model(model: Any, X: pd.DataFrame, mlflow_run_id: str, example_rows: int = 5) -> dict[str, Any]:
     """Log with ``mlflow.sklearn.log_model`` (skops, exactly the trusted types the model needs,
     signature and input example); returns the model URI and what was logged."""
-    # MLflow's store chatter and tqdm's complaint about widgets are nobody's evidence
-    warnings.filterwarnings("ignore", message="IProgress not found")
+    warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm, imported by MLflow, in a kernel
+    client = registry.connect(tracking_uri())
     import mlflow
     import mlflow.sklearn
     from mlflow.models import infer_signature
 
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
-    client = registry.connect(tracking_uri())
     if not mlflow_run_id:
         mlflow_run_id = registry.start_run(client, "scratch", workspace.scratch_folder(), "by-hand")
     needed = modeling.trusted_types_needed(model)
@@ -97,7 +94,9 @@ def _serve_once(model_uri: str) -> dict[str, Any]:
         untrusted = sorted(set(declared) - set(modeling.TRUSTED_TYPES))
         if untrusted:
             raise SystemExit(f"the artifact asks to trust {', '.join(untrusted)}, which Signoff does not trust")
-        model = mlflow.pyfunc.load_model(str(local))
+        # the requirements were just written from this very environment: skip MLflow's 2-3 s
+        # scan of every installed distribution for mismatches
+        model = mlflow.pyfunc.load_model(str(local), suppress_warnings=True)
         example = model.input_example
         if example is None:
             raise SystemExit("the logged model has no input example to score")

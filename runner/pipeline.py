@@ -85,7 +85,8 @@ def run(params_file: Path, overrides: list[str], layout: Layout, jobs: int, prog
                     "champion_dir": lambda: opening.result().champion_dir,
                     "mlflow_run_id": lambda: opening.result().mlflow_run}
         results = run_stages(found, stage_params, folder.temp, supplied, params["execution"], jobs, progress,
-                             env={"MLFLOW_TRACKING_URI": uri, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"})
+                             env={"MLFLOW_TRACKING_URI": uri, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+                                  "MLFLOW_LOGGING_LEVEL": "WARNING"})
         tracking, tracking_error = _opened(opening)
     champion = tracking.champion if tracking else None
     facts = evidence.collect({r.name: folder.temp / r.notebook for r in results if r.notebook})

@@ -52,10 +52,12 @@ def redact_uri(uri: str) -> str:
 
 def connect(uri: str) -> Any:
     """An MlflowClient on ``uri``; a local SQLite store is switched to WAL so readers never block writers."""
+    # read by MLflow when it is imported: no progress bars, no INFO lines about its database
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     import mlflow
     from mlflow import MlflowClient
 
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if uri.startswith("sqlite:///"):
         path = Path(uri.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)

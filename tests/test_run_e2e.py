@@ -46,7 +46,9 @@ def test_example_run_passes_then_a_stricter_policy_blocks(project):
     assert checklist["model.leakage"] == "answered" and checklist["problem.statement"] == "attested"
     assert checklist["use.regulation"] == "open" and any("checklist items open" in w for w in verdict["warnings"])
     manifest = read_json(run / "manifest.json")
-    files = {str(p.relative_to(run)) for p in run.rglob("*") if p.is_file()} - {"manifest.json"}
+    decided = {"decisions.jsonl", *(f"decisions/{p.name}" for p in (run / "decisions").iterdir())}  # after archiving
+    assert "decisions/003-model_card.md" in decided  # run finished, registered, promoted (auto): the card names them
+    files = {str(p.relative_to(run)) for p in run.rglob("*") if p.is_file()} - {"manifest.json"} - decided
     assert set(manifest["files"]) == files
     assert all(manifest["files"][f]["sha256"] == archive.sha256_file(run / f) for f in files)
     assert not (run / "work").exists() and not list((project / "outputs" / "credit-default").glob(".tmp-*"))

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from runner import archive, journal, lock, model_card, registry, workspace
+from runner import archive, journal, lock, model_card, registry, verify, workspace
 from runner.archive import DECISIONS, LEDGER
 from runner.errors import SignoffError
 
@@ -71,6 +71,9 @@ def approve(reg: Registry, folder: Path, by: str, note: str, waivers: list[Waive
         raise SignoffError(f"{folder}: the run's verdict is ERROR (a stage did not finish); it cannot be approved")
     if by == verdict.get("started_by"):
         raise SignoffError(f"{folder}: {by} started this run and cannot also approve it (four-eyes rule)")
+    altered = verify.check_run(folder)
+    if altered:
+        raise SignoffError(f"{folder}: the archived run was altered ({altered[0]}); it cannot be approved")
     _check_waivers(folder, verdict, gates, waivers)
     waived = {w.gate for w in waivers}
     unwaived = [g["id"] for g in verdict["gates"] if _blocks(g) and g["id"] not in waived]

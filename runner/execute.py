@@ -26,6 +26,8 @@ from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from papermill.exceptions import PapermillExecutionError
 
+import runner
+
 
 class StageFailed(Exception):
     """A notebook raised, timed out or lost its kernel; the message says which cell and why."""
@@ -91,15 +93,19 @@ def imported_modules(nb: nbformat.NotebookNode) -> list[str]:
 
 
 def _import_code(modules: list[str]) -> str:
-    """Import each module, ignoring failures: the notebook will report its own errors itself."""
+    """Import each module, ignoring failures: the notebook will report its own errors itself.
+    First, the kernel is told to go without :data:`runner.SKIPPED_IMPORTS`, as Signoff's own processes do."""
     return (
+        "import sys as _signoff_sys\n"
+        f"for _signoff_module in {runner.SKIPPED_IMPORTS!r}:\n"
+        "    _signoff_sys.modules.setdefault(_signoff_module, None)\n"
         "import importlib as _signoff_importlib\n"
         f"for _signoff_module in {modules!r}:\n"
         "    try:\n"
         "        _signoff_importlib.import_module(_signoff_module)\n"
         "    except Exception:\n"
         "        pass\n"
-        "del _signoff_importlib, _signoff_module\n"
+        "del _signoff_sys, _signoff_importlib, _signoff_module\n"
     )
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import skops.io
 
-from runner import compare, data, decisions, journal, lock, metrics, modeling, registry
+from runner import archive, compare, data, decisions, journal, lock, metrics, modeling, registry
 from runner.errors import SignoffError
 
 
@@ -124,3 +124,15 @@ def test_only_failed_waivable_gates_can_be_waived_with_a_reason_and_a_future_dat
         with pytest.raises(SignoffError, match=message) as caught:
             check(waiver)
         assert caught.value.exit_code == 2
+
+
+def test_an_altered_run_cannot_be_approved(tmp_path):
+    run = archive.start(tmp_path, "m")
+    archive.write_json(run.temp / "verdict.json", {"verdict": "PASS", "run_id": run.run_id, "started_by": "alice",
+                                                   "gates": []})
+    (run.temp / "params.yaml").write_text("gates: []\n", encoding="utf-8")
+    folder = archive.finalize(run, "m", None)
+    (folder / "params.yaml").write_text("gates: []\n# edited\n", encoding="utf-8")
+    with pytest.raises(SignoffError, match="params.yaml: modified") as caught:
+        decisions.approve(decisions.Registry(None, "m", tmp_path), folder, "bob", "", [], 1, print)
+    assert caught.value.exit_code == 2

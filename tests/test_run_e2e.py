@@ -71,7 +71,7 @@ def test_example_run_passes_then_a_stricter_policy_blocks(project):
     assert "verdict: BLOCKED" in result.stdout
     first, second = run_folders(project)
     verdict = read_json(second / "verdict.json")
-    (gate,) = verdict["gates"]
+    gate = {g["id"]: g for g in verdict["gates"]}["discrimination"]
     assert gate["status"] == "fail" and gate["threshold"] == {"min": 0.999} and gate["observed"] < 0.999
     changes = {c["id"]: c["change"] for c in verdict["gate_policy_changes"]}
     assert changes["discrimination"] == "changed" and changes["calibration"] == "removed"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +109,7 @@ def promote(reg: Registry, version: str, by: str, note: str, wait: float, say: C
                                "`signoff approve RUN_DIR` it first")
         if registry.alias(reg.client, reg.model, registry.CHAMPION) == version:
             raise SignoffError(f"model {reg.model} version {version} is already the champion")
+        _check_files(reg, version)
         _promote(reg, _run_folder(reg, tags), version, "promoted", by, note, [])
     return f"promoted: version {version} of {reg.model} is the champion"
 
@@ -126,6 +128,7 @@ def rollback(reg: Registry, to: str | None, by: str, note: str, wait: float, say
         if tags.get(f"{registry.TAG}was_champion") != "true" or target == current:
             raise SignoffError(f"model {reg.model} version {target} was never a champion before; rollback "
                                "only returns to a former champion (`signoff list` shows them)")
+        _check_files(reg, target)
         registry.move_alias(reg.client, reg.model, registry.CHAMPION, target, current)
         _record(reg, _run_folder(reg, tags), target,
                 {"event": "rolled back", "by": by, "note": note, "previous_champion": current})
@@ -245,6 +248,12 @@ def _check_waivers(folder: Path, verdict: dict[str, Any], declared: dict[str, di
                                f"got {waiver.expires!r}") from None
         if expires <= dt.date.today():
             raise SignoffError(f"--waive {waiver.gate}: --expires {waiver.expires} is not in the future")
+
+
+def _check_files(reg: Registry, version: str) -> None:
+    """A version goes back into production only if its files are still the ones registered."""
+    with tempfile.TemporaryDirectory(prefix="signoff-check-") as scratch:
+        registry.verified_files(reg.client, reg.model, version, Path(scratch))
 
 
 def _registered_version(reg: Registry, folder: Path) -> str | None:

@@ -23,6 +23,7 @@ def write(template: Path, folder: Path, params: dict[str, Any], verdict: dict[st
         model=verdict["model"], run_id=verdict["run_id"], verdict=verdict["verdict"], finished=verdict["finished"],
         card={key: params["card"].get(key, "") for key in CARD_KEYS}, data=params["data"], gates=verdict["gates"], stages=verdict["stages"],
         warnings=verdict["warnings"], ev=lambda key: _fmt(evidence.get(key, "n/a")), fmt=_fmt, decisions=list(decisions),
+        waived={w["gate"] for d in decisions for w in d.get("waivers") or []},
     )
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.md").write_text(text, encoding="utf-8")

@@ -252,27 +252,32 @@ def model_files_sha256(folder: Path) -> str:
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
+def verified_files(client: Any, model: str, version: str, dest: Path) -> tuple[Path, str]:
+    """Download a version's model files and check them against the hash recorded at registration."""
+    import mlflow
+
+    recorded = client.get_model_version(model, version).tags.get(f"{TAG}model_sha256")
+    files = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{model}/{version}", dst_path=str(dest)))
+    actual = model_files_sha256(files)
+    if recorded != actual:
+        raise SignoffError(
+            f"model {model} version {version}: its files hash to {actual[:12]}, registration recorded "
+            f"{(recorded or 'nothing')[:12]}; refusing a model that changed after registration"
+        )
+    return files, actual
+
+
 def fetch_champion(client: Any, model: str, dest: Path) -> dict[str, Any] | None:
     """Download the champion's model files and evidence into ``dest``, checking the files' hash first.
 
     Returns what the run records about the champion (None when there is none).  A model
     whose files no longer hash to what was recorded at registration is refused.
     """
-    import mlflow
-
     version = alias(client, model, CHAMPION)
     if version is None:
         return None
     entry = client.get_model_version(model, version)
-    recorded = entry.tags.get(f"{TAG}model_sha256")
-    files = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{model}/{version}",
-                                                     dst_path=str(dest / "model")))
-    actual = model_files_sha256(files)
-    if recorded != actual:
-        raise SignoffError(
-            f"model {model} version {version} (champion): its files hash to {actual[:12]}, registration recorded "
-            f"{(recorded or 'nothing')[:12]}; refusing to load a model that changed after registration"
-        )
+    files, actual = verified_files(client, model, version, dest / "model")
     evidence_file = client.download_artifacts(entry.run_id, "evidence.json", str(dest))
     champion = {
         "version": version,

@@ -91,7 +91,9 @@ def test_embedded_store_auto_promotion_champion_gate_sign_off_and_rollback(proje
     assert waived.returncode == 0, waived.stderr
     assert champion(client) == "2"  # registered at approval, then promoted
     (card,) = (run2 / "decisions").glob("*-model_card.md")
-    assert "no-worse-than-champion** waived by bob until 2099-12-31: pilot accepted" in card.read_text(encoding="utf-8")
+    text = card.read_text(encoding="utf-8")
+    assert "no-worse-than-champion** waived by bob until 2099-12-31: pilot accepted" in text
+    assert "| FAIL (WAIVED) |" in text
     assert "no-worse-than-champion until 2099-12-31" in signoff("list", "credit-default", cwd=project).stdout
 
     manual = ("-p", "registry.promotion=manual", "--by", "alice")
@@ -132,6 +134,13 @@ def test_embedded_store_auto_promotion_champion_gate_sign_off_and_rollback(proje
 
     listed = signoff("list", "credit-default", cwd=project)
     assert listed.returncode == 0 and "champion" in listed.stdout.splitlines()[1], listed.stdout
+
+    # a former champion whose files were altered in the artifact store does not go back into production
+    model_id = client.get_model_version("credit-default", "3").source.removeprefix("models:/")
+    stored = project / "outputs" / "mlartifacts" / "credit-default" / "models" / model_id / "artifacts" / "model.skops"
+    stored.write_bytes(stored.read_bytes() + b"\0")
+    tampered = signoff("promote", "credit-default", "3", "--by", "erin", cwd=project)
+    assert tampered.returncode == 2 and "changed after registration" in tampered.stderr and champion(client) == "1"
     verified = signoff("verify", cwd=project)
     assert verified.returncode == 0 and "intact: 4 runs" in verified.stdout, verified.stdout
 

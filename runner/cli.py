@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -128,6 +129,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("path", type=Path, nargs="?", default=None, metavar="PATH",
                        help="what to check (default: outputs/ of the project)")
+    check.add_argument("--tracking-uri", metavar="URI",
+                       help="MLflow store holding each ledger's anchor (default: MLFLOW_TRACKING_URI, else the "
+                       "embedded store under the output root if there is one)")
+    check.add_argument("--expect-head", metavar="HASH", help="the ledger head noted at the last audit")
     check.set_defaults(command=_verify)
     return parser
 
@@ -287,9 +292,21 @@ def _params(args: argparse.Namespace) -> int:
     return 0
 
 
+def _anchor(path: Path, tracking_uri: str | None) -> Callable[[str], str | None] | None:
+    """Where ledger heads are anchored: the given or configured store, else an embedded one if it exists."""
+    root = path if (path / "mlflow.db").exists() else path.parent
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if uri is None and (root / "mlflow.db").exists():
+        uri = registry.embedded_uri(root)
+    if uri is None:
+        return None
+    client = registry.connect(uri)
+    return lambda model: registry.anchored_head(client, model)
+
+
 def _verify(args: argparse.Namespace) -> int:
     path = args.path or workspace.project_root() / "outputs"
-    problems, runs = verify.verify(path)
+    problems, runs = verify.verify(path, _anchor(path, args.tracking_uri), args.expect_head)
     for problem in problems:
         print(problem)
     if problems:

@@ -26,6 +26,12 @@ def append(path: Path, entry: dict[str, Any]) -> str:
     return _hash(text)
 
 
+def head(path: Path) -> str | None:
+    """The hash of the last line: what an anchor kept elsewhere must equal."""
+    lines = _lines(path)
+    return _hash(lines[-1]) if lines else None
+
+
 def read(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in _lines(path)]
 

@@ -176,6 +176,16 @@ def anchor(client: Any, model: str, head: str) -> None:
     client.set_registered_model_tag(model, f"{TAG}ledger_head", head)
 
 
+def anchored_head(client: Any, model: str) -> str | None:
+    """The ledger head kept in MLflow (None if the model was never tracked)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_registered_model(model).tags.get(f"{TAG}ledger_head")
+    except MlflowException:
+        return None
+
+
 def register(client: Any, model: str, model_uri: str, mlflow_run: str, tags: dict[str, str]) -> str:
     """A new version of registered model ``model`` with alias ``challenger``; returns its version."""
     ensure_model(client, model)

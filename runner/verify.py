@@ -4,12 +4,15 @@ A run is intact when every file its manifest lists has the recorded sha256 and
 size and no file was added; a model's runs are chained when each manifest's
 ``previous`` is the sha256 of the manifest of the run before it.  Decisions
 appended later (a run's ``decisions.jsonl``, the model's ``ledger.jsonl``) are
-checked line by line through their own hash chain.
+checked line by line through their own hash chain.  A chain cannot reveal its own
+truncation, so the ledger's last hash is also compared with the anchor kept outside
+the archive (a tag in MLflow) and, when given, with a head the auditor noted.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from runner import journal
@@ -17,8 +20,12 @@ from runner.archive import DECISIONS, LEDGER, MANIFEST, TEMP_PREFIX, finished_ru
 from runner.errors import SignoffError
 
 
-def verify(path: Path) -> tuple[list[str], int]:
-    """Problems found under ``path`` (a run, a model folder or the output root) and how many runs were checked."""
+def verify(path: Path, anchor: Callable[[str], str | None] | None = None,
+           expect_head: str | None = None) -> tuple[list[str], int]:
+    """Problems found under ``path`` (a run, a model folder or the output root) and how many runs were checked.
+
+    ``anchor(model)``: the ledger head kept outside the archive; ``expect_head``: a head noted earlier.
+    """
     if not path.is_dir():
         raise SignoffError(f"{path}: no such folder (expected a run folder, a model folder or the output root)")
     if (path / MANIFEST).exists():
@@ -29,7 +36,7 @@ def verify(path: Path) -> tuple[list[str], int]:
     problems: list[str] = []
     runs = 0
     for model in models:
-        problems += check_chain(model) + journal.problems(model / LEDGER)
+        problems += check_chain(model) + check_ledger(model, anchor, expect_head)
         for run in finished_runs(model):
             problems += check_run(run)
             runs += 1
@@ -69,6 +76,18 @@ def check_run(run: Path) -> list[str]:
 def _decided_files(run: Path) -> dict[str, str]:
     """Files a decision added to the run (a model card naming it), with their recorded sha256."""
     return {name: sha256 for entry in journal.read(run / DECISIONS) for name, sha256 in entry.get("files", {}).items()}
+
+
+def check_ledger(model: Path, anchor: Callable[[str], str | None] | None, expect_head: str | None) -> list[str]:
+    ledger = model / LEDGER
+    problems = journal.problems(ledger)
+    head = journal.head(ledger)
+    if expect_head is not None and head != expect_head:
+        problems.append(f"{ledger}: head {head or 'none'} is not the expected {expect_head}")
+    if anchor is not None and (kept := anchor(model.name)) != head:
+        problems.append(f"{ledger}: head {(head or 'none')[:12]} does not match the anchor kept in MLflow "
+                        f"({(kept or 'none')[:12]}): lines were removed or the ledger was replaced")
+    return problems
 
 
 def check_chain(model: Path) -> list[str]:

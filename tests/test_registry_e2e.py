@@ -143,6 +143,10 @@ def test_embedded_store_auto_promotion_champion_gate_sign_off_and_rollback(proje
     assert tampered.returncode == 2 and "changed after registration" in tampered.stderr and champion(client) == "1"
     verified = signoff("verify", cwd=project)
     assert verified.returncode == 0 and "intact: 4 runs" in verified.stdout, verified.stdout
+    ledger = project / "outputs" / "credit-default" / "ledger.jsonl"
+    ledger.write_text("".join(ledger.read_text(encoding="utf-8").splitlines(keepends=True)[:-1]), encoding="utf-8")
+    truncated = signoff("verify", cwd=project)  # the chain left is valid; the anchor in MLflow is not
+    assert truncated.returncode == 1 and "does not match the anchor kept in MLflow" in truncated.stdout
 
 
 def free_port() -> int:

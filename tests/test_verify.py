@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from runner import archive
+from runner import archive, journal
 from runner.cli import main
 from runner.errors import SignoffError
 from runner.verify import verify
@@ -66,3 +66,17 @@ def test_nothing_to_verify_is_an_error(tmp_path):
     with pytest.raises(SignoffError, match="holds no Signoff run"):
         verify(tmp_path)
     assert main(["verify", str(tmp_path / "none")]) == 2
+
+
+def test_a_truncated_ledger_is_caught_by_its_anchor_or_an_expected_head(tmp_path):
+    make_run(tmp_path)
+    ledger = tmp_path / "m" / archive.LEDGER
+    for event in ("run finished", "registered", "approved"):
+        kept = journal.append(ledger, {"event": event})
+    assert verify(tmp_path, anchor=lambda model: kept, expect_head=kept) == ([], 1)
+    ledger.write_text("".join(ledger.read_text().splitlines(keepends=True)[:-1]))  # drop the last decision
+    assert journal.problems(ledger) == []  # the chain that is left is still a valid chain
+    problems, _ = verify(tmp_path, anchor=lambda model: kept)
+    assert len(problems) == 1 and "does not match the anchor kept in MLflow" in problems[0]
+    problems, _ = verify(tmp_path, expect_head=kept)
+    assert len(problems) == 1 and f"is not the expected {kept}" in problems[0]

@@ -16,6 +16,7 @@ import json
 import math
 import os
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,7 +128,8 @@ def log_run(client: Any, mlflow_run: str, params: dict[str, Any], facts: dict[st
     flat = [Param(k, v) for k, v in flatten_params(params).items()]
     for start in range(0, len(flat), BATCH):
         client.log_batch(mlflow_run, params=flat[start:start + BATCH])
-    metrics = [Metric(k, v, 0, 0) for k, v in numeric(facts).items()]
+    now = int(time.time() * 1000)
+    metrics = [Metric(k, v, now, 0) for k, v in numeric(facts).items()]
     for start in range(0, len(metrics), 1000):
         client.log_batch(mlflow_run, metrics=metrics[start:start + 1000])
     client.log_batch(mlflow_run, tags=[RunTag(f"{TAG}{k}", v) for k, v in tags.items()])

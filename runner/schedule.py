@@ -47,7 +47,7 @@ class _Plan:
     execution: dict[str, Any]
     progress: Progress
     slots: threading.Semaphore  # stages executing at once
-    kernels: dict[str, Future]  # each stage's warm kernel, or None if it could not start
+    kernels: dict[str, Future]  # each stage's warm kernel (raises if it could not start)
     finished: dict[str, threading.Event]
     results: dict[str, StageResult]
 
@@ -94,6 +94,7 @@ def _stage(stage: Stage, parameters: dict[str, Any], plan: _Plan) -> None:
             plan.finished[need].wait()
         blocked = [n for n in stage.needs if plan.results[n].status != "passed"]
         if blocked:
+            km = _started(plan.kernels[stage.name])  # warmed for nothing: shut down below
             plan.results[stage.name] = StageResult(stage.name, "skipped", 0.0, f"needs {', '.join(blocked)}", None)
             plan.progress.line(f"{stage.name:<12} skipped (needs {', '.join(blocked)}, which did not pass)")
             return
@@ -114,6 +115,13 @@ def _stage(stage: Stage, parameters: dict[str, Any], plan: _Plan) -> None:
         if km is not None:
             run_sync(km.shutdown_kernel)(now=True)
         plan.finished[stage.name].set()
+
+
+def _started(kernel: Future) -> AsyncKernelManager | None:
+    try:
+        return kernel.result()
+    except Exception:
+        return None
 
 
 def _resolved(value: Any) -> Any:

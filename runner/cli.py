@@ -7,7 +7,6 @@ was held by another command for longer than --wait.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import logging
 import os
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from runner import config, decisions, pipeline, registry, verify, workspace
+from runner import config, decisions, pipeline, provenance, redact, registry, rerun, verify, workspace
 from runner.errors import SignoffError
 from runner.progress import Progress
 
@@ -26,6 +25,7 @@ from runner.progress import Progress
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.getLogger("papermill").setLevel(logging.WARNING)
+    os.umask(os.umask(0) | 0o022)  # nothing Signoff or its kernels write is writable by group or others
     try:
         return args.command(args)
     except SignoffError as exc:
@@ -59,12 +59,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     _common(run)
     run.add_argument("--output-root", type=Path, help="where runs land (default: outputs/ of the project)")
-    run.add_argument("--jobs", type=int, default=pipeline.default_jobs(),
-                     help="stages run at once (default: number of cores)")
-    run.add_argument("--by", default=_user(), metavar="NAME",
-                     help="who starts the run, recorded for the four-eyes rule (default: the OS user)")
-    _wait(run)
+    _execution(run)
     run.set_defaults(command=_run)
+
+    again = commands.add_parser(
+        "rerun",
+        help="execute an archived run again and compare its evidence",
+        description="Execute the notebooks, params and templates archived in RUN_DIR into a new run of the same "
+        "model (compared with the same champion version, never registered), then compare the evidence name by "
+        "name. Exit 0 reproduced, 1 some evidence differs beyond the tolerance, 2 could not run.",
+    )
+    again.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="an archived run folder")
+    again.add_argument("--tolerance", type=float, default=1e-9, metavar="REL",
+                       help="allowed difference, relative to the larger value (at least 1) (default 1e-9)")
+    _execution(again)
+    again.set_defaults(command=_rerun)
 
     approve = commands.add_parser(
         "approve",
@@ -144,11 +153,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--notebooks", type=Path, help="stage notebooks folder (default: notebooks/ of the project)")
 
 
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return f"uid-{os.getuid()}"
+def _execution(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--jobs", type=int, default=pipeline.default_jobs(),
+                        help="stages run at once (default: number of cores)")
+    parser.add_argument("--by", default=provenance.user(), metavar="NAME",
+                        help="who starts the run, recorded for the four-eyes rule (default: the OS user)")
+    _wait(parser)
 
 
 def _wait(parser: argparse.ArgumentParser) -> None:
@@ -185,12 +195,36 @@ def _layout(args: argparse.Namespace) -> pipeline.Layout:
 def _run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise SignoffError(f"--jobs: expected a number of stages >= 1, got {args.jobs}")
-    outcome = pipeline.run(args.params_file, args.overrides, _layout(args), args.jobs, Progress(), args.by, args.wait)
+    outcome = pipeline.run(args.params_file, args.overrides, _layout(args), args.jobs, _progress(), args.by, args.wait)
+    _print_outcome(outcome)
+    return outcome.exit_code
+
+
+def _progress() -> Progress:
+    return Progress(redact=redact.from_environment().text)
+
+
+def _print_outcome(outcome: pipeline.Outcome) -> None:
     _print_verdict(outcome.verdict)
     print(f"run folder: {outcome.folder}")
     print(f"report:     {outcome.folder / 'html' / 'report.html'}")
     print(f"registry:   {outcome.release}")
-    return outcome.exit_code
+
+
+def _rerun(args: argparse.Namespace) -> int:
+    if args.jobs < 1:
+        raise SignoffError(f"--jobs: expected a number of stages >= 1, got {args.jobs}")
+    outcome, comparison = rerun.rerun(args.run_dir, args.jobs, _progress(), args.by, args.wait, args.tolerance)
+    _print_outcome(outcome)
+    print(f"\nre-run of {args.run_dir.resolve().name}: {comparison.compared} evidence values compared "
+          f"(tolerance {args.tolerance:g}); not compared, as they vary by nature: {', '.join(comparison.volatile) or 'none'}")
+    for difference in comparison.differences:
+        print(f"  DIFFERS {difference}")
+    if comparison.differences:
+        print(f"NOT REPRODUCED: {len(comparison.differences)} differences")
+        return 1
+    print("reproduced: every evidence value agrees")
+    return 0
 
 
 def _say(text: str) -> None:
@@ -309,6 +343,9 @@ def _verify(args: argparse.Namespace) -> int:
     problems, runs = verify.verify(path, _anchor(path, args.tracking_uri), args.expect_head)
     for problem in problems:
         print(problem)
+    if not (path / "manifest.json").exists():
+        for folder in verify.unfinished(path):
+            print(f"note: {folder}: unfinished run (still being written, or its process was killed); not archived")
     if problems:
         print(f"NOT INTACT: {len(problems)} problems in {runs} runs under {path}")
         return 1

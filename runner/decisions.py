@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from runner import archive, journal, lock, model_card, registry, verify, workspace
+from runner import archive, index, journal, lock, model_card, registry, verify
 from runner.archive import DECISIONS, LEDGER
 from runner.errors import SignoffError
 
@@ -47,22 +47,25 @@ class Waiver:
     expires: str  # YYYY-MM-DD
 
 
-def release(reg: Registry, folder: Path, verdict: dict[str, Any], facts: dict[str, Any], promotion: str,
-            wait: float, say: Callable[[str], None]) -> str:
+def release(reg: Registry, folder: Path, verdict: dict[str, Any], facts: dict[str, Any], promotion: str) -> str:
     """After a run is archived: register a PASS or WARN run's model as ``challenger``, and
-    under ``auto`` promotion make a PASS the champion.  Returns what happened, in words."""
-    with lock.held(reg.model_dir, f"registering run {verdict['run_id']}", wait, say):
-        _record(reg, folder, None, {"event": "run finished", "by": verdict["started_by"],
-                                    "verdict": verdict["verdict"], "note": ""})
-        if verdict["verdict"] not in RELEASABLE:
-            return f"not registered: the verdict is {verdict['verdict']}"
-        version = _register(reg, folder, verdict, facts)
-        if promotion == "auto" and verdict["verdict"] == "PASS":
-            _promote(reg, folder, version, "promoted", AUTO, "promotion: auto, verdict PASS", [])
-            return f"registered as version {version} and promoted to champion (promotion: auto)"
-        why = "the verdict is WARN" if verdict["verdict"] == "WARN" else "promotion: manual"
-        return (f"registered as version {version} (alias challenger); awaiting sign-off ({why}): "
-                f"signoff approve {folder} --by NAME")
+    under ``auto`` promotion make a PASS the champion.  Returns what happened, in words.
+
+    The caller (``signoff run``) holds the model's lock.
+    """
+    _record(reg, folder, None, {"event": "run finished", "by": verdict["started_by"],
+                                "verdict": verdict["verdict"], "note": ""})
+    if verdict.get("rerun_of"):
+        return "not registered: a re-run checks that the evidence reproduces; it does not release"
+    if verdict["verdict"] not in RELEASABLE:
+        return f"not registered: the verdict is {verdict['verdict']}"
+    version = _register(reg, folder, verdict, facts)
+    if promotion == "auto" and verdict["verdict"] == "PASS":
+        _promote(reg, folder, version, "promoted", AUTO, "promotion: auto, verdict PASS", [])
+        return f"registered as version {version} and promoted to champion (promotion: auto)"
+    why = "the verdict is WARN" if verdict["verdict"] == "WARN" else "promotion: manual"
+    return (f"registered as version {version} (alias challenger); awaiting sign-off ({why}): "
+            f"signoff approve {folder} --by NAME")
 
 
 def approve(reg: Registry, folder: Path, by: str, note: str, waivers: list[Waiver], wait: float,
@@ -189,6 +192,7 @@ def _record(reg: Registry, folder: Path | None, version: str | None, decision: d
             "decision_note": decision.get("note", ""),
         })
     registry.anchor(reg.client, reg.model, head)
+    index.write(reg.output_root)
 
 
 def _entry(reg: Registry, folder: Path | None, version: str | None, decision: dict[str, Any]) -> dict[str, Any]:
@@ -198,7 +202,7 @@ def _entry(reg: Registry, folder: Path | None, version: str | None, decision: di
 def _card_with_decisions(folder: Path, entry: dict[str, Any]) -> dict[str, str]:
     """The model card again, with every decision so far and this one (waivers included), as new files
     under ``decisions/``; their hashes go into the decision's line, so `verify` checks them."""
-    template = workspace.project_root(folder) / "templates" / "model_card.md.j2"
+    template = folder / "templates" / "model_card.md.j2"  # the run's own, archived with it
     if not template.is_file():
         raise SignoffError(f"{template}: missing; the model card recording this decision cannot be written")
     verdict, _ = _run_verdict(folder)

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner import (archive, checklist, config, data, decisions, evidence, gates, model_card, paramcheck, provenance,
-                    registry, render, stages, workspace)
+from runner import (archive, checklist, config, data, decisions, evidence, gates, index, lock, model_card, paramcheck,
+                    provenance, redact, registry, render, stages, workspace)
 from runner.errors import SignoffError
 from runner.progress import Progress
 from runner.schedule import StageResult, execute, run_stages
@@ -61,26 +61,59 @@ def prepare(params_file: Path, overrides: list[str], layout: Layout) -> tuple[di
 
 
 def run(params_file: Path, overrides: list[str], layout: Layout, jobs: int, progress: Progress,
-        started_by: str, wait: float) -> Outcome:
+        started_by: str, wait: float, rerun_of: Path | None = None) -> Outcome:
+    """One run of a params file; with ``rerun_of``, a re-run of that archived run (champion pinned, never released)."""
     params, found, stage_params = prepare(params_file, overrides, layout)
     model = params["model"]
-    started = dt.datetime.now(dt.timezone.utc)
-    uri = registry.tracking_uri(params["registry"], layout.output_root)
-    folder = archive.start(layout.output_root, model)
-    try:
-        (folder.temp / "params.yaml").write_text(config.dump_params(registry.redacted_params(params)), encoding="utf-8")
-        data.load(params["data"], params["seed"], workspace.work(str(folder.temp)))
-    except BaseException:
-        shutil.rmtree(folder.temp, ignore_errors=True)
-        raise
-    progress.line(f"run {folder.run_id} of model {model}: {len(found)} stages, {jobs} at a time")
+    redactor = redact.from_environment()
+    if redactor.too_short:
+        progress.line(f"{', '.join(redactor.too_short)} look secret but are shorter than {redact.MIN_LENGTH} "
+                      "characters: their values are not redacted", level="WARNING")
+    with lock.held(layout.output_root / model, f"signoff run {params_file}", wait, progress.line):
+        started = dt.datetime.now(dt.timezone.utc)
+        folder = archive.start(layout.output_root, model)
+        try:
+            (folder.temp / "params.yaml").write_text(config.dump_params(redactor.value(params)), encoding="utf-8")
+            frames = data.load(params["data"], params["seed"], workspace.work(str(folder.temp)))
+        except BaseException:
+            shutil.rmtree(folder.temp, ignore_errors=True)  # bad input: nothing ran, nothing to archive
+            raise
+        origin = provenance.collect(params, stage_params, frames, started)
+        about = {"run_id": folder.run_id, "params_file": str(rerun_of / "params.yaml" if rerun_of else params_file),
+                 "started": started.isoformat(),
+                 "started_by": started_by, "rerun_of": str(rerun_of) if rerun_of else None}
+        champion = registry.CURRENT_CHAMPION if rerun_of is None else _recorded_champion(rerun_of)
+        with progress.recording(folder.temp / "run.log"):
+            progress.line(f"run {folder.run_id} of model {model}: {len(found)} stages, {jobs} at a time")
+            try:
+                verdict, facts, tracking = _execute(params, found, stage_params, layout, folder, jobs, progress,
+                                                    about, champion)
+            except BaseException as exc:
+                final = _archive_crash(folder, about, origin, exc, redactor)
+                index.write(layout.output_root)
+                if isinstance(exc, Exception):
+                    raise SignoffError(f"{exc} (the run is archived as ERROR at {final})") from exc
+                raise
+        final = _archive(folder, verdict, origin, redactor)
+        release = f"not registered: {verdict.get('registry_error')}"
+        if tracking is not None:
+            release = _release(tracking, params, verdict, facts, final, layout.output_root, origin, redactor)
+        index.write(layout.output_root)
+    return Outcome(verdict, final, release)
 
+
+def _execute(params: dict[str, Any], found: list[stages.Stage], stage_params: dict[str, dict[str, Any]],
+             layout: Layout, folder: archive.RunFolder, jobs: int, progress: Progress, about: dict[str, Any],
+             champion_version: str) -> tuple[dict[str, Any], dict[str, Any], registry.Tracking | None]:
+    """Stages, evidence, verdict, gating report and model card, all inside the temporary run folder."""
+    model = params["model"]
+    uri = registry.tracking_uri(params["registry"], layout.output_root)
     previous = archive.previous_run(layout.output_root / model)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow") as background:
         # MLflow's import, the store and the champion's download overlap with the first stages;
         # only the stages that declare champion_dir or mlflow_run_id wait for them
         opening = background.submit(registry.open_run, uri, model, layout.output_root, folder.run_id,
-                                    workspace.work(str(folder.temp)) / "champion")
+                                    workspace.work(str(folder.temp)) / "champion", champion_version)
         supplied = {"run_dir": str(folder.temp), "previous_run": str(previous or ""),
                     "champion_dir": lambda: opening.result().champion_dir,
                     "mlflow_run_id": lambda: opening.result().mlflow_run}
@@ -91,13 +124,14 @@ def run(params_file: Path, overrides: list[str], layout: Layout, jobs: int, prog
     champion = tracking.champion if tracking else None
     facts = evidence.collect({r.name: folder.temp / r.notebook for r in results if r.notebook})
     facts["champion.version"] = champion["version"] if champion else "none"
+    for name in ("checklist.yaml", "model_card.md.j2"):  # what the run was judged against, for rerun and audit
+        (folder.temp / "templates").mkdir(exist_ok=True)
+        shutil.copyfile(layout.templates / name, folder.temp / "templates" / name)
     verdict = _decide(params, results, facts, previous, layout.templates / "checklist.yaml",
                       champion["evidence"] if champion else None)
     if tracking_error:
         verdict.update(verdict="ERROR", registry_error=tracking_error)
-    verdict.update(run_id=folder.run_id, params_file=str(params_file), started=started.isoformat(),
-                   started_by=started_by, tracking_uri=registry.redact_uri(uri),
-                   mlflow_run_id=tracking.mlflow_run if tracking else None,
+    verdict.update(**about, tracking_uri=redact.redact_uri(uri), mlflow_run_id=tracking.mlflow_run if tracking else None,
                    champion={k: v for k, v in champion.items() if k not in ("evidence", "model_dir")} if champion else None)
     archive.write_json(folder.temp / "evidence.json", facts)
     _write_verdict(folder.temp, verdict)
@@ -108,11 +142,32 @@ def run(params_file: Path, overrides: list[str], layout: Layout, jobs: int, prog
         verdict = {**verdict, "verdict": "ERROR", "stages": [*verdict["stages"], report.__dict__]}
         _write_verdict(folder.temp, verdict)
     model_card.write(layout.templates / "model_card.md.j2", folder.temp, params, verdict, facts)
-    _render_all(folder.temp, verdict)
-    final = archive.finalize(folder, model, previous)
-    if tracking is None:
-        return Outcome(verdict, final, f"not registered: {tracking_error}")
-    return Outcome(verdict, final, _release(tracking, params, verdict, facts, final, layout.output_root, wait, progress))
+    return verdict, facts, tracking
+
+
+def _archive(folder: archive.RunFolder, verdict: dict[str, Any], origin: dict[str, Any], redactor: redact.Redactor) -> Path:
+    """Provenance, secrets scrubbed, manifest sealed, notebooks rendered with its hash, moved into place."""
+    archive.write_json(folder.temp / "provenance.json", redactor.value(provenance.finish(origin)))
+    redactor.folder(folder.temp)
+    sealed = archive.seal(folder, verdict["model"], archive.previous_run(folder.final.parent))
+    _render_all(folder.temp, verdict, sealed["sha256"])
+    return archive.finalize(folder, sealed)
+
+
+def _archive_crash(folder: archive.RunFolder, about: dict[str, Any], origin: dict[str, Any], exc: BaseException,
+                   redactor: redact.Redactor) -> Path:
+    """A run that died inside Signoff (or was interrupted) is archived too, as ERROR, with what stopped it."""
+    what = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+    verdict = {"model": folder.final.parent.name, **about, "verdict": "ERROR", "gates": [], "stages": [],
+               "error": f"the run stopped: {what}"}
+    _write_verdict(folder.temp, verdict)
+    return _archive(folder, verdict, origin, redactor)
+
+
+def _recorded_champion(run_dir: Path) -> str:
+    """The champion version an archived run was compared with ("" when it had none)."""
+    champion = json.loads((run_dir / "verdict.json").read_text(encoding="utf-8")).get("champion")
+    return str(champion["version"]) if champion else ""
 
 
 def _opened(opening: Future) -> tuple[registry.Tracking | None, str | None]:
@@ -123,14 +178,16 @@ def _opened(opening: Future) -> tuple[registry.Tracking | None, str | None]:
 
 
 def _release(tracking: registry.Tracking, params: dict[str, Any], verdict: dict[str, Any], facts: dict[str, Any],
-             folder: Path, output_root: Path, wait: float, progress: Progress) -> str:
+             folder: Path, output_root: Path, origin: dict[str, Any], redactor: redact.Redactor) -> str:
     """Track the archived run in MLflow, register a releasable model, promote it if the policy says so."""
+    commit = origin["git"]["commit"] + ("-dirty" if origin["git"]["dirty"] else "")
     tags = {"run_id": verdict["run_id"], "verdict": verdict["verdict"], "params_file": verdict["params_file"],
-            "run_folder": str(folder), "started_by": verdict["started_by"], "git_commit": provenance.git_commit()}
+            "run_folder": str(folder), "started_by": verdict["started_by"], "git_commit": commit,
+            **({"rerun_of": verdict["rerun_of"]} if verdict["rerun_of"] else {})}
     try:
-        registry.log_run(tracking.client, tracking.mlflow_run, registry.redacted_params(params), facts, tags, folder)
+        registry.log_run(tracking.client, tracking.mlflow_run, redactor.value(params), facts, tags, folder)
         reg = decisions.Registry(tracking.client, params["model"], output_root)
-        said = decisions.release(reg, folder, verdict, facts, params["registry"]["promotion"], wait, progress.line)
+        said = decisions.release(reg, folder, verdict, facts, params["registry"]["promotion"])
         registry.finish_run(tracking.client, tracking.mlflow_run, verdict["verdict"])
     except SignoffError as exc:
         raise SignoffError(f"the run is archived at {folder}, but {exc}", exc.exit_code) from None
@@ -177,8 +234,9 @@ def _previous_gates(previous: Path | None) -> list[dict[str, Any]] | None:
     return [{"id": g["id"], **g["policy"]} for g in recorded]
 
 
-def _render_all(folder: Path, verdict: dict[str, Any]) -> None:
-    banner = {"model": verdict["model"], "run": verdict["run_id"], "verdict": verdict["verdict"]}
+def _render_all(folder: Path, verdict: dict[str, Any], manifest_sha256: str) -> None:
+    banner = {"model": verdict["model"], "run": verdict["run_id"], "verdict": verdict["verdict"],
+              "manifest sha256": manifest_sha256}
     for notebook in [*sorted((folder / "notebooks").glob("*.ipynb")), folder / "report.ipynb"]:
         if notebook.exists():
             render.render(notebook, folder / "html" / f"{notebook.stem}.html", banner)

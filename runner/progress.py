@@ -2,7 +2,8 @@
 
 Plain timestamped lines always (a scheduler's log needs nothing else); on a
 terminal, also one status line redrawn in place with each running stage's
-cell count.  Stages run in threads, so every write holds one lock.
+cell count.  While a run folder is open the same lines go to its ``run.log``.
+Stages run in threads, so every write holds one lock.
 """
 
 from __future__ import annotations
@@ -10,27 +11,48 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TextIO
 
 
 class Progress:
-    def __init__(self, stream: TextIO | None = None):
+    def __init__(self, stream: TextIO | None = None, redact: Callable[[str], str] = str):
         self.stream = stream or sys.stdout
         self.live = self.stream.isatty()
         self.lock = threading.Lock()
         self.cells: dict[str, list[int]] = {}
+        self.redact = redact  # a stage's error message may quote a secret
+        self.log: TextIO | None = None
 
-    def line(self, text: str) -> None:
+    @contextmanager
+    def recording(self, path: Path) -> Iterator[None]:
+        with path.open("a", encoding="utf-8") as log:
+            self.log = log
+            try:
+                yield
+            finally:
+                with self.lock:
+                    self.log = None
+
+    def line(self, text: str, stage: str = "signoff", level: str = "INFO") -> None:
+        """One log line: timestamp, level, stage, message."""
+        record = f"{level:<7} {stage:<10} {self.redact(text)}"
         with self.lock:
             self._clear()
-            self.stream.write(f"{time.strftime('%H:%M:%S')}  {text}\n")
+            stamp = time.strftime("%H:%M:%S") if self.live else _utc_now()
+            self.stream.write(f"{stamp} {record}\n")
             self._draw()
             self.stream.flush()
+            if self.log:
+                self.log.write(f"{_utc_now()} {record}\n")
+                self.log.flush()
 
     def started(self, stage: str, total_cells: int) -> None:
         with self.lock:
             self.cells[stage] = [0, total_cells]
-        self.line(f"{stage:<12} started")
+        self.line("started", stage)
 
     def cell_done(self, stage: str) -> None:
         with self.lock:
@@ -43,7 +65,7 @@ class Progress:
         with self.lock:
             self.cells.pop(stage, None)
         detail = f": {error}" if error else ""
-        self.line(f"{stage:<12} {status} in {seconds:.1f} s{detail}")
+        self.line(f"{status} in {seconds:.1f} s{detail}", stage, "INFO" if status == "passed" else "ERROR")
 
     def _clear(self) -> None:
         if self.live:
@@ -53,3 +75,7 @@ class Progress:
         if self.live and self.cells:
             running = "  ".join(f"{s} {done}/{total} cells" for s, (done, total) in self.cells.items())
             self.stream.write(f"running: {running}")
+
+
+def _utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

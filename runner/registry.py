@@ -20,12 +20,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-from runner import archive
+from runner import archive, redact
 from runner.errors import SignoffError
 
 CHAMPION = "champion"
+CURRENT_CHAMPION = "@champion"  # compare with whichever version holds the alias when the run starts
 CHALLENGER = "challenger"
 TAG = "signoff."  # prefix of every tag Signoff writes
 PARAM_VALUE_LIMIT = 6000  # MLflow refuses longer param values
@@ -39,16 +39,6 @@ def tracking_uri(registry: dict[str, Any], output_root: Path) -> str:
 
 def embedded_uri(output_root: Path) -> str:
     return f"sqlite:///{(output_root / 'mlflow.db').resolve()}"
-
-
-def redact_uri(uri: str) -> str:
-    """A URI fit to print or archive: ``https://user:pass@host`` loses its credentials."""
-    parts = urlsplit(uri)
-    if parts.username is None and parts.password is None:
-        return uri
-    host = parts.hostname or ""
-    netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def connect(uri: str) -> Any:
@@ -95,23 +85,24 @@ class Tracking:
     champion_dir: str  # where the champion's files were put ("" if none)
 
 
-def open_run(uri: str, model: str, output_root: Path, run_id: str, dest: Path) -> Tracking:
-    """Connect, open the MLflow run, and fetch the champion into ``dest`` (hash-checked)."""
+def open_run(uri: str, model: str, output_root: Path, run_id: str, dest: Path,
+             champion_version: str = CURRENT_CHAMPION) -> Tracking:
+    """Connect, open the MLflow run, and fetch the champion into ``dest`` (hash-checked).
+
+    ``champion_version``: the version to compare with; by default whichever holds the alias now
+    (a re-run names the one its original was compared with, "" for none).
+    """
     try:
         client = connect(uri)
         mlflow_run = start_run(client, model, output_root, run_id)
-        champion = fetch_champion(client, model, dest)
+        if champion_version == CURRENT_CHAMPION:
+            champion_version = alias(client, model, CHAMPION) or ""
+        champion = fetch_champion(client, model, champion_version, dest) if champion_version else None
     except SignoffError:
         raise
     except Exception as exc:
-        raise SignoffError(f"MLflow at {redact_uri(uri)}: {type(exc).__name__}: {exc}") from exc
+        raise SignoffError(f"MLflow at {redact.redact_uri(uri)}: {type(exc).__name__}: {exc}") from exc
     return Tracking(client, mlflow_run, champion, str(dest) if champion else "")
-
-
-def redacted_params(params: dict[str, Any]) -> dict[str, Any]:
-    """The params as they may be written anywhere: no credentials in the tracking URI."""
-    uri = params["registry"]["tracking_uri"]
-    return {**params, "registry": {**params["registry"], "tracking_uri": redact_uri(uri) if uri else uri}}
 
 
 def start_run(client: Any, model: str, output_root: Path, run_id: str) -> str:
@@ -279,15 +270,12 @@ def verified_files(client: Any, model: str, version: str, dest: Path) -> tuple[P
     return files, actual
 
 
-def fetch_champion(client: Any, model: str, dest: Path) -> dict[str, Any] | None:
+def fetch_champion(client: Any, model: str, version: str, dest: Path) -> dict[str, Any]:
     """Download the champion's model files and evidence into ``dest``, checking the files' hash first.
 
-    Returns what the run records about the champion (None when there is none).  A model
-    whose files no longer hash to what was recorded at registration is refused.
+    Returns what the run records about the champion.  A model whose files no longer
+    hash to what was recorded at registration is refused.
     """
-    version = alias(client, model, CHAMPION)
-    if version is None:
-        return None
     entry = client.get_model_version(model, version)
     files, actual = verified_files(client, model, version, dest / "model")
     evidence_file = client.download_artifacts(entry.run_id, "evidence.json", str(dest))

@@ -4,11 +4,13 @@ nbconvert does not sanitize notebook outputs by default, and its ``sanitize_html
 switch escapes headings and paragraphs too.  A run's notebooks hold whatever their
 code displayed, so their HTML outputs go through nbconvert's SanitizeHTML
 preprocessor (bleach), with the tags and inline styles tables and banners need.
+The page template (``html_template/signoff``) drops JupyterLab's CDN scripts and
+sets a Content-Security-Policy that allows none: an archived page runs nothing
+and fetches nothing.
 """
 
 from __future__ import annotations
 
-import html
 import warnings
 from pathlib import Path
 
@@ -26,27 +28,23 @@ SAFE_TAGS = [
 ]
 # No script at all, nothing fetched from the network: an archived page shows what it holds.
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:"
+TEMPLATES = Path(__file__).parent / "html_template"  # "signoff": JupyterLab's page without its scripts
+# no ``src`` for an <img> inside an HTML output: it could only point off the page (bleach drops data: URIs);
+# plots are image/png outputs, which nbconvert embeds itself
 SAFE_ATTRIBUTES = {
-    "*": ["class", "style", "title", "id"], "a": ["href"], "img": ["src", "alt", "width", "height"],
+    "*": ["class", "style", "title", "id"], "a": ["href"], "img": ["alt", "width", "height"],
     "td": ["colspan", "rowspan"], "th": ["colspan", "rowspan"],
 }
 
 
 def render(notebook: Path, target: Path, banner: dict[str, str]) -> None:
-    """Write ``target`` from ``notebook`` with a banner naming model, run and verdict."""
-    exporter = HTMLExporter(template_name="lab")
+    """Write ``target`` from ``notebook`` with a banner naming model, run, verdict and manifest."""
+    exporter = HTMLExporter(template_name="signoff", extra_template_basedirs=[str(TEMPLATES)])
     exporter.register_preprocessor(SanitizeHTML(tags=SAFE_TAGS, attributes=SAFE_ATTRIBUTES), enabled=True)
     with warnings.catch_warnings():
         # scrapbook's evidence outputs have a mimetype of their own that HTML does not show
         warnings.filterwarnings("ignore", message=".*is not able to be represented", category=UserWarning)
-        body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
-    strip = " · ".join(f"{html.escape(k)}: <b>{html.escape(v)}</b>" for k, v in banner.items())
-    header = (
-        '<div style="font-family:sans-serif;padding:6px 12px;background:#eaecee;border-bottom:1px solid #aab7b8">'
-        f"Signoff · {strip}</div>"
-    )
-    body = body.replace("<head>", f'<head>\n<meta http-equiv="Content-Security-Policy" content="{CSP}">', 1)
-    head, tag, rest = body.partition("<body")
-    open_end = rest.index(">") + 1
+        body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4),
+                                              resources={"signoff": {"csp": CSP, "banner": banner}})
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(head + tag + rest[:open_end] + header + rest[open_end:], encoding="utf-8")
+    target.write_text(body, encoding="utf-8")

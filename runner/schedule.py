@@ -96,7 +96,7 @@ def _stage(stage: Stage, parameters: dict[str, Any], plan: _Plan) -> None:
         if blocked:
             km = _started(plan.kernels[stage.name])  # warmed for nothing: shut down below
             plan.results[stage.name] = StageResult(stage.name, "skipped", 0.0, f"needs {', '.join(blocked)}", None)
-            plan.progress.line(f"{stage.name:<12} skipped (needs {', '.join(blocked)}, which did not pass)")
+            plan.progress.line(f"skipped (needs {', '.join(blocked)}, which did not pass)", stage.name, "WARNING")
             return
         try:
             km = plan.kernels[stage.name].result()
@@ -137,7 +137,7 @@ def _warm_kernel(stage: Stage, run_dir: Path, jobs: int, env: dict[str, str], pr
         except Exception as exc:
             if attempt == KERNEL_START_ATTEMPTS:
                 raise RuntimeError(f"the kernel did not start after {attempt} attempts: {exc}") from exc
-            progress.line(f"{stage.name:<12} kernel start failed ({exc}); retrying")
+            progress.line(f"kernel start failed ({exc}); retrying", stage.name, "WARNING")
             time.sleep(attempt)
     raise AssertionError("unreachable")
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from runner import journal
-from runner.archive import DECISIONS, LEDGER, MANIFEST, TEMP_PREFIX, finished_runs, sha256_file
+from runner.archive import DECISIONS, LEDGER, MANIFEST, RENDERS, TEMP_PREFIX, core_sha256, finished_runs, sha256_file
 from runner.errors import SignoffError
 
 
@@ -50,11 +50,14 @@ def _is_model(folder: Path) -> bool:
 def check_run(run: Path) -> list[str]:
     try:
         manifest = json.loads((run / MANIFEST).read_text(encoding="utf-8"))
-        listed = manifest["files"]
+        listed = {**manifest["files"], **manifest[RENDERS]}
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return [f"{run / MANIFEST}: unreadable manifest ({exc})"]
     chain = journal.problems(run / DECISIONS)
     problems = list(chain)
+    if core_sha256(manifest) != manifest.get("sha256"):
+        problems.append(f"{run / MANIFEST}: its file list does not hash to the sha256 it records "
+                        "(and the reports' banners show)")
     for name, recorded in sorted(listed.items()):
         path = run / name
         if not path.is_file():
@@ -105,5 +108,11 @@ def check_chain(model: Path) -> list[str]:
             problems.append(f"{run}: broken chain: previous {previous or 'none'}, "
                             f"but the run before it has manifest sha256 {expected or 'none (first run)'}")
         expected = sha256_file(run / MANIFEST)
-    leftovers = [p for p in model.iterdir() if p.name.startswith(TEMP_PREFIX)]
-    return problems + [f"{p}: unfinished run (a run crashed or is still being written)" for p in leftovers]
+    return problems
+
+
+def unfinished(path: Path) -> list[Path]:
+    """Temporary run folders under ``path``: runs still being written, or killed before they could be archived.
+    They are not part of the archive (no manifest, no chain link), so they are reported, not failed."""
+    models = [path] if _is_model(path) else [p for p in path.iterdir() if p.is_dir()]
+    return sorted(p for m in models if m.is_dir() for p in m.iterdir() if p.name.startswith(TEMP_PREFIX))

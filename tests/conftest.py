@@ -24,12 +24,20 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def signoff(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+def signoff(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run the CLI as a user's shell would: a separate process, real exit code, no terminal."""
-    env = {**os.environ, "SIGNOFF_SCRATCH": str(cwd / "scratch")}
-    return subprocess.run(
-        [sys.executable, "-m", "runner", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
-    )
+    return subprocess.run([sys.executable, "-m", "runner", *args], cwd=cwd, env=_environment(cwd, env),
+                          capture_output=True, text=True, timeout=900)
+
+
+def start_signoff(*args: str, cwd: Path) -> subprocess.Popen:
+    """The CLI in the background, in its own process group (so a test can kill it with its kernels)."""
+    return subprocess.Popen([sys.executable, "-m", "runner", *args], cwd=cwd, env=_environment(cwd, None),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def _environment(cwd: Path, extra: dict[str, str] | None) -> dict[str, str]:
+    return {**os.environ, "SIGNOFF_SCRATCH": str(cwd / "scratch"), **(extra or {})}
 
 
 def keep_stages(project: Path, *names: str) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import skops.io
 
-from runner import archive, compare, data, decisions, journal, lock, metrics, modeling, registry
+from runner import archive, compare, data, decisions, journal, lock, metrics, modeling, redact, registry
 from runner.errors import SignoffError
 
 
@@ -83,12 +83,13 @@ def test_what_goes_to_mlflow_is_flat_bounded_and_free_of_credentials():
     params = {"model": "m", "stages": {"train": {"max_iter": 3}}, "gates": [{"id": "g", "min": 1}],
               "checklist": {"x": "y" * 7000}, "registry": {"tracking_uri": "https://ann:s3cret@mlflow.example:5000/",
                                                           "promotion": "auto"}}
-    flat = registry.flatten_params(registry.redacted_params(params))
+    flat = registry.flatten_params(redact.Redactor().value(params))
     assert flat["stages.train.max_iter"] == "3" and json.loads(flat["gates"]) == [{"id": "g", "min": 1}]
     assert len(flat["checklist.x"]) == registry.PARAM_VALUE_LIMIT
     assert flat["registry.tracking_uri"] == "https://***@mlflow.example:5000/" and "s3cret" not in json.dumps(flat)
     assert registry.numeric({"a": 1, "b": True, "c": float("nan"), "d": "text", "e": 0.5}) == {"a": 1.0, "b": 1.0, "e": 0.5}
-    assert registry.redact_uri("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+    assert redact.redact_uri("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+    assert redact.redact_uri("https://tok@h/p") == "https://***@h/p"
 
 
 def test_skops_trusts_exactly_what_each_model_type_needs(tmp_path):
@@ -131,7 +132,8 @@ def test_an_altered_run_cannot_be_approved(tmp_path):
     archive.write_json(run.temp / "verdict.json", {"verdict": "PASS", "run_id": run.run_id, "started_by": "alice",
                                                    "gates": []})
     (run.temp / "params.yaml").write_text("gates: []\n", encoding="utf-8")
-    folder = archive.finalize(run, "m", None)
+    folder = archive.finalize(run, archive.seal(run, "m", None))
+    (folder / "params.yaml").chmod(0o640)
     (folder / "params.yaml").write_text("gates: []\n# edited\n", encoding="utf-8")
     with pytest.raises(SignoffError, match="params.yaml: modified") as caught:
         decisions.approve(decisions.Registry(None, "m", tmp_path), folder, "bob", "", [], 1, print)

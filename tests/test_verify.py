@@ -13,7 +13,13 @@ def make_run(root, model="m", text="evidence"):
     (folder.temp / "notebooks").mkdir()
     (folder.temp / "notebooks" / "eda.ipynb").write_text(text)
     (folder.temp / "verdict.json").write_text(json.dumps({"verdict": "PASS"}))
-    return archive.finalize(folder, model, archive.previous_run(root / model))
+    return archive.finalize(folder, archive.seal(folder, model, archive.previous_run(root / model)))
+
+
+def writable(path):
+    """A tamperer first makes the read-only file writable."""
+    path.chmod(0o640)
+    return path
 
 
 def test_intact_archive_passes_at_every_level(tmp_path, capsys):
@@ -29,7 +35,7 @@ def test_intact_archive_passes_at_every_level(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("tamper", "expected"),
     [
-        (lambda run: (run / "verdict.json").write_text('{"verdict": "PASS "}'), "verdict.json: modified"),
+        (lambda run: writable(run / "verdict.json").write_text('{"verdict": "PASS "}'), "verdict.json: modified"),
         (lambda run: (run / "notebooks" / "eda.ipynb").unlink(), "eda.ipynb: missing"),
         (lambda run: (run / "notebooks" / "extra.ipynb").write_text("x"), "extra.ipynb: added after the run"),
     ],
@@ -55,9 +61,10 @@ def test_a_removed_or_rewritten_run_breaks_the_chain(tmp_path):
     other = tmp_path / "again"
     first, second = make_run(other), make_run(other)
     manifest = json.loads((first / "manifest.json").read_text())
-    (first / "verdict.json").write_text("{}")
+    writable(first / "verdict.json").write_text("{}")
     manifest["files"]["verdict.json"] = {"sha256": archive.sha256_file(first / "verdict.json"), "size": 2}
-    (first / "manifest.json").write_text(json.dumps(manifest))
+    manifest["sha256"] = archive.core_sha256(manifest)
+    writable(first / "manifest.json").write_text(json.dumps(manifest))
     problems, _ = verify(other)
     assert len(problems) == 1 and "broken chain" in problems[0] and str(second) in problems[0]
 
@@ -80,3 +87,14 @@ def test_a_truncated_ledger_is_caught_by_its_anchor_or_an_expected_head(tmp_path
     assert len(problems) == 1 and "does not match the anchor kept in MLflow" in problems[0]
     problems, _ = verify(tmp_path, expect_head=kept)
     assert len(problems) == 1 and f"is not the expected {kept}" in problems[0]
+
+
+def test_an_edited_manifest_no_longer_matches_the_hash_its_reports_show(tmp_path):
+    run = make_run(tmp_path)
+    manifest = json.loads((run / "manifest.json").read_text())
+    (run / "notebooks" / "eda.ipynb").unlink()  # hide the deletion by dropping the file from the list
+    del manifest["files"]["notebooks/eda.ipynb"]
+    writable(run / "manifest.json").write_text(json.dumps(manifest))
+    problems, _ = verify(run)
+    assert problems == [f"{run / 'manifest.json'}: its file list does not hash to the sha256 it records "
+                        "(and the reports' banners show)"]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from runner import config, decisions, pipeline, provenance, redact, registry, rerun, verify, workspace
+from runner import config, decisions, monitor, pipeline, provenance, redact, registry, rerun, verify, workspace
 from runner.errors import SignoffError
 from runner.progress import Progress
 
@@ -61,6 +61,22 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--output-root", type=Path, help="where runs land (default: outputs/ of the project)")
     _execution(run)
     run.set_defaults(command=_run)
+
+    watch = commands.add_parser(
+        "monitor",
+        help="check the champion against the newest data",
+        description="Run the drift stage (and, with --labels, the validate stage) with the registry's champion "
+        "against DATA, judge the params file's monitor_gates, and archive the result under "
+        "outputs/<model>.monitor/. Exit 0 healthy, 1 a blocking monitor gate failed (the alert), 2 could not run.",
+    )
+    _common(watch)
+    watch.add_argument("--current", type=Path, required=True, metavar="DATA",
+                       help="the newest data, CSV or Parquet, with the champion's feature columns")
+    watch.add_argument("--labels", action="store_true",
+                       help="DATA holds the target column: also score the champion on it (validate stage)")
+    watch.add_argument("--output-root", type=Path, help="where results land (default: outputs/ of the project)")
+    _execution(watch)
+    watch.set_defaults(command=_monitor)
 
     again = commands.add_parser(
         "rerun",
@@ -154,11 +170,17 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _execution(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--jobs", type=int, default=pipeline.default_jobs(),
+    parser.add_argument("--jobs", type=_jobs, default=pipeline.default_jobs(),
                         help="stages run at once (default: number of cores)")
     parser.add_argument("--by", default=provenance.user(), metavar="NAME",
                         help="who starts the run, recorded for the four-eyes rule (default: the OS user)")
     _wait(parser)
+
+
+def _jobs(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of stages >= 1, got {text!r}")
+    return int(text)
 
 
 def _wait(parser: argparse.ArgumentParser) -> None:
@@ -193,8 +215,6 @@ def _layout(args: argparse.Namespace) -> pipeline.Layout:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.jobs < 1:
-        raise SignoffError(f"--jobs: expected a number of stages >= 1, got {args.jobs}")
     outcome = pipeline.run(args.params_file, args.overrides, _layout(args), args.jobs, _progress(), args.by, args.wait)
     _print_outcome(outcome)
     return outcome.exit_code
@@ -211,9 +231,21 @@ def _print_outcome(outcome: pipeline.Outcome) -> None:
     print(f"registry:   {outcome.release}")
 
 
+def _monitor(args: argparse.Namespace) -> int:
+    outcome = monitor.monitor(args.params_file, args.overrides, args.current, args.labels, _layout(args), args.jobs,
+                              _progress(), args.by, args.wait)
+    _print_verdict(outcome.verdict)
+    for gate in outcome.verdict.get("not_evaluated", []):
+        print(f"not evaluated: {gate['id']} ({gate['metric']}): {gate['why']}")
+    health = {0: "HEALTHY", 1: "ALERT: a blocking monitor gate failed"}.get(outcome.exit_code, "could not judge")
+    print(f"monitor:        {health}")
+    print(f"monitor folder: {outcome.folder}")
+    print(f"report:         {outcome.folder / 'html' / 'report.html'}")
+    print(f"registry:       {outcome.release}")
+    return outcome.exit_code
+
+
 def _rerun(args: argparse.Namespace) -> int:
-    if args.jobs < 1:
-        raise SignoffError(f"--jobs: expected a number of stages >= 1, got {args.jobs}")
     outcome, comparison = rerun.rerun(args.run_dir, args.jobs, _progress(), args.by, args.wait, args.tolerance)
     _print_outcome(outcome)
     print(f"\nre-run of {args.run_dir.resolve().name}: {comparison.compared} evidence values compared "

@@ -33,14 +33,15 @@ DEFAULTS: dict[str, Any] = {
     },
     "stages": {},
     "gates": [],
+    "monitor_gates": [],  # judged by `signoff monitor` on the champion and the newest data
     "execution": {"cell_timeout": 600, "stage_timeout": 1800},
     "checklist": {},
     "checklist_required": False,
     "card": {},
     "registry": {"tracking_uri": None, "promotion": "manual"},
 }
-TOP_LEVEL = {"extends", "model", "seed", "data", "stages", "gates", "execution", "checklist", "checklist_required", "card",
-             "registry"}
+TOP_LEVEL = {"extends", "model", "seed", "data", "stages", "gates", "monitor_gates", "execution", "checklist",
+             "checklist_required", "card", "registry"}
 REGISTRY_KEYS = set(DEFAULTS["registry"])
 PROMOTIONS = ("auto", "manual")
 CARD_KEYS = {"intended_use", "out_of_scope", "owners", "limitations"}
@@ -195,6 +196,7 @@ def _check(params: dict[str, Any], path: Path) -> None:
         if not _is_number(execution[key]) or execution[key] <= 0:
             fail(f"execution.{key}", f"expected a number of seconds > 0, got {execution[key]!r}")
     _check_gates(params["gates"], path)
+    _check_gates(params["monitor_gates"], path, "monitor_gates")
     if not isinstance(params["checklist"], dict) or not all(isinstance(v, str) for v in params["checklist"].values()):
         fail("checklist", "expected a mapping of checklist item id to an attestation (text, who, when)")
     if not isinstance(params["checklist_required"], bool):
@@ -212,12 +214,12 @@ def _check(params: dict[str, Any], path: Path) -> None:
         fail("registry.promotion", f"expected auto or manual, got {registry['promotion']!r}")
 
 
-def _check_gates(gates: Any, path: Path) -> None:
+def _check_gates(gates: Any, path: Path, key: str = "gates") -> None:
     if not isinstance(gates, list):
-        raise SignoffError(f"{path}: gates: expected a list of gates, got {type(gates).__name__}")
+        raise SignoffError(f"{path}: {key}: expected a list of gates, got {type(gates).__name__}")
     seen: set[str] = set()
     for index, gate in enumerate(gates):
-        where = f"gates[{index}]"
+        where = f"{key}[{index}]"
         if not isinstance(gate, dict):
             raise SignoffError(f"{path}: {where}: expected a mapping with id, metric, min or max")
         _check_keys(gate, GATE_KEYS, where, path)

@@ -154,3 +154,22 @@ def load_champion(champion_dir: str) -> dict[str, Any] | None:
 def split_rows(trained: dict[str, Any], name: str) -> np.ndarray:
     """Boolean mask of the rows in one split."""
     return (trained["split"] == name).to_numpy()
+
+
+EVALUATE_ON = ("test", "current")
+
+
+def evaluation_rows(trained: dict[str, Any], reference: pd.DataFrame, current: pd.DataFrame | None, target: str,
+                    evaluate_on: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """The rows a model is scored on and their labels: the held-out test split of the training data,
+    or, when monitoring with labels, every row of the current data."""
+    if evaluate_on == "test":
+        rows = reference[split_rows(trained, "test")]
+    elif evaluate_on == "current":
+        if current is None or target not in current.columns:
+            raise ValueError(f"evaluate_on='current' needs current data (data.current_path) with the target "
+                             f"column {target!r}")
+        rows = current
+    else:
+        raise ValueError(f"evaluate_on: expected one of {', '.join(EVALUATE_ON)}, got {evaluate_on!r}")
+    return rows, rows[target].to_numpy()

@@ -17,7 +17,9 @@ import datetime as dt
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,22 +81,16 @@ def run(params_file: Path, overrides: list[str], layout: Layout, jobs: int, prog
             shutil.rmtree(folder.temp, ignore_errors=True)  # bad input: nothing ran, nothing to archive
             raise
         origin = provenance.collect(params, stage_params, frames, started)
-        about = {"run_id": folder.run_id, "params_file": str(rerun_of / "params.yaml" if rerun_of else params_file),
+        about = {"model": model, "run_id": folder.run_id, "params_file": str(rerun_of / "params.yaml" if rerun_of else params_file),
                  "started": started.isoformat(),
                  "started_by": started_by, "rerun_of": str(rerun_of) if rerun_of else None}
         champion = registry.CURRENT_CHAMPION if rerun_of is None else _recorded_champion(rerun_of)
         with progress.recording(folder.temp / "run.log"):
             progress.line(f"run {folder.run_id} of model {model}: {len(found)} stages, {jobs} at a time")
-            try:
+            with archived_on_crash(folder, about, origin, redactor, layout.output_root):
                 verdict, facts, tracking = _execute(params, found, stage_params, layout, folder, jobs, progress,
                                                     about, champion)
-            except BaseException as exc:
-                final = _archive_crash(folder, about, origin, exc, redactor)
-                index.write(layout.output_root)
-                if isinstance(exc, Exception):
-                    raise SignoffError(f"{exc} (the run is archived as ERROR at {final})") from exc
-                raise
-        final = _archive(folder, verdict, origin, redactor)
+        final = archive_run(folder, verdict, origin, redactor)
         release = f"not registered: {verdict.get('registry_error')}"
         if tracking is not None:
             release = _release(tracking, params, verdict, facts, final, layout.output_root, origin, redactor)
@@ -134,18 +130,18 @@ def _execute(params: dict[str, Any], found: list[stages.Stage], stage_params: di
     verdict.update(**about, tracking_uri=redact.redact_uri(uri), mlflow_run_id=tracking.mlflow_run if tracking else None,
                    champion={k: v for k, v in champion.items() if k not in ("evidence", "model_dir")} if champion else None)
     archive.write_json(folder.temp / "evidence.json", facts)
-    _write_verdict(folder.temp, verdict)
+    write_verdict(folder.temp, verdict)
 
     report = execute("report", layout.templates / "report.ipynb", folder.temp / "report.ipynb",
                      {"run_dir": str(folder.temp)}, folder.temp, params["execution"], progress)
     if report.status != "passed":
         verdict = {**verdict, "verdict": "ERROR", "stages": [*verdict["stages"], report.__dict__]}
-        _write_verdict(folder.temp, verdict)
+        write_verdict(folder.temp, verdict)
     model_card.write(layout.templates / "model_card.md.j2", folder.temp, params, verdict, facts)
     return verdict, facts, tracking
 
 
-def _archive(folder: archive.RunFolder, verdict: dict[str, Any], origin: dict[str, Any], redactor: redact.Redactor) -> Path:
+def archive_run(folder: archive.RunFolder, verdict: dict[str, Any], origin: dict[str, Any], redactor: redact.Redactor) -> Path:
     """Provenance, secrets scrubbed, manifest sealed, notebooks rendered with its hash, moved into place."""
     archive.write_json(folder.temp / "provenance.json", redactor.value(provenance.finish(origin)))
     redactor.folder(folder.temp)
@@ -154,14 +150,21 @@ def _archive(folder: archive.RunFolder, verdict: dict[str, Any], origin: dict[st
     return archive.finalize(folder, sealed)
 
 
-def _archive_crash(folder: archive.RunFolder, about: dict[str, Any], origin: dict[str, Any], exc: BaseException,
-                   redactor: redact.Redactor) -> Path:
-    """A run that died inside Signoff (or was interrupted) is archived too, as ERROR, with what stopped it."""
-    what = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
-    verdict = {"model": folder.final.parent.name, **about, "verdict": "ERROR", "gates": [], "stages": [],
-               "error": f"the run stopped: {what}"}
-    _write_verdict(folder.temp, verdict)
-    return _archive(folder, verdict, origin, redactor)
+@contextmanager
+def archived_on_crash(folder: archive.RunFolder, about: dict[str, Any], origin: dict[str, Any],
+                      redactor: redact.Redactor, output_root: Path) -> Iterator[None]:
+    """A run that dies inside Signoff (or is interrupted) is archived too, as ERROR, with what stopped it."""
+    try:
+        yield
+    except BaseException as exc:
+        what = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+        verdict = {**about, "verdict": "ERROR", "gates": [], "stages": [], "error": f"the run stopped: {what}"}
+        write_verdict(folder.temp, verdict)
+        final = archive_run(folder, verdict, origin, redactor)
+        index.write(output_root)
+        if isinstance(exc, Exception):
+            raise SignoffError(f"{exc} (the run is archived as ERROR at {final})") from exc
+        raise
 
 
 def _recorded_champion(run_dir: Path) -> str:
@@ -222,7 +225,7 @@ def _open_items_warning(answers: list[dict[str, Any]]) -> list[str]:
     return [f"{len(open_ids)} checklist items open: {', '.join(open_ids)}"] if open_ids else []
 
 
-def _write_verdict(folder: Path, verdict: dict[str, Any]) -> None:
+def write_verdict(folder: Path, verdict: dict[str, Any]) -> None:
     verdict["finished"] = dt.datetime.now(dt.timezone.utc).isoformat()
     archive.write_json(folder / "verdict.json", verdict)
 
@@ -235,7 +238,7 @@ def _previous_gates(previous: Path | None) -> list[dict[str, Any]] | None:
 
 
 def _render_all(folder: Path, verdict: dict[str, Any], manifest_sha256: str) -> None:
-    banner = {"model": verdict["model"], "run": verdict["run_id"], "verdict": verdict["verdict"],
+    banner = {"model": verdict["model"], verdict.get("kind", "run"): verdict["run_id"], "verdict": verdict["verdict"],
               "manifest sha256": manifest_sha256}
     for notebook in [*sorted((folder / "notebooks").glob("*.ipynb")), folder / "report.ipynb"]:
         if notebook.exists():

@@ -270,6 +270,21 @@ def verified_files(client: Any, model: str, version: str, dest: Path) -> tuple[P
     return files, actual
 
 
+def fetch_run_files(client: Any, mlflow_run: str, names: tuple[str, ...], dest: Path) -> Path:
+    """Download files of an archived run from its MLflow run into ``dest``, each checked against the
+    run's own manifest: a monitor loads the champion's training artifacts from there."""
+    manifest = json.loads(Path(client.download_artifacts(mlflow_run, archive.MANIFEST, str(dest))).read_text("utf-8"))
+    for name in names:
+        client.download_artifacts(mlflow_run, name, str(dest))
+    for path in sorted(p for p in dest.rglob("*") if p.is_file() and p.name != archive.MANIFEST):
+        relative = str(path.relative_to(dest))
+        recorded = manifest["files"].get(relative, {}).get("sha256")
+        if recorded != archive.sha256_file(path):
+            raise SignoffError(f"MLflow run {mlflow_run}: {relative} does not match the archived run's manifest; "
+                               "refusing files that changed after the run")
+    return dest
+
+
 def fetch_champion(client: Any, model: str, version: str, dest: Path) -> dict[str, Any]:
     """Download the champion's model files and evidence into ``dest``, checking the files' hash first.
 

@@ -78,6 +78,8 @@ def test_overrides_are_yaml_scalars_on_dotted_keys(tmp_path):
         ("model: m\ngates: [{id: g, metric: x.y, vs_champion: {max_fall: 1}}]\n", [], "expected {max_drop: NUMBER}"),
         ("model: m\ngates: [{id: g, metric: x.y, min: 1, vs_champion: {max_drop: 1}}]\n", [], "vs_champion replaces"),
         ("model: m\ngates: [{id: g, metric: x.y, min: 1, waivable: yes please}]\n", [], "waivable .g.: expected true"),
+        ("model: m\nmonitor_gates: [{id: g, metric: drift.prediction_ks}]\n", [], r"monitor_gates\[0\] \(g\): expected min"),
+        ("model: m\nmonitor_gates: {id: g}\n", [], "monitor_gates: expected a list of gates"),
         ("model: m\nregistry: {promotion: sometimes}\n", [], "registry.promotion: expected auto or manual"),
         ("model: m\nregistry: {uri: x}\n", [], "registry.uri: unknown key"),
         ("model: m\n", ["stages.train"], "expected KEY=VALUE"),

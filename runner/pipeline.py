@@ -1,14 +1,20 @@
-"""One `signoff run`, top to bottom.
+"""One `signoff run`, top to bottom (``run``), holding the model's lock throughout.
 
+``begin``:
 1. resolve the params file and check every notebook parameter (nothing runs on bad input)
 2. open a run folder under a temporary name and write the resolved params
 3. materialise the data once (bad data stops the run before any notebook)
+then the stages:
 4. execute the stage DAG through Papermill
    (meanwhile, in the background: open the MLflow run and fetch the champion to compare with)
+``conclude``:
 5. gather the evidence, answer the release checklist, check the gates, reach the verdict
-6. execute the gating report, write the model card, render every notebook to HTML
-7. write the manifest and move the run folder into place
+6. execute the gating report and write the model card
+``finish``:
+7. write provenance, scrub secrets, seal the manifest, render every notebook to HTML, move into place
 8. track the run in MLflow, register a PASS or WARN model, promote it if the policy says so
+
+``runner/airflow.py`` runs the same three parts as Airflow tasks, with one task per stage between.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import datetime as dt
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -62,72 +68,119 @@ def prepare(params_file: Path, overrides: list[str], layout: Layout) -> tuple[di
     return params, found, paramcheck.stage_parameters(found, params, params_file)
 
 
+@dataclass(frozen=True)
+class Started:
+    """A run folder opened on checked inputs: everything the stages and the conclusion need.
+
+    Kept as ``work/started.json`` in the run folder, so that separate processes (Airflow's
+    tasks, on any worker that sees the folder) can each take their part of the run.
+    """
+
+    params_file: str
+    params: dict[str, Any]
+    stages: list[stages.Stage]
+    stage_params: dict[str, dict[str, Any]]
+    layout: Layout
+    folder: archive.RunFolder
+    about: dict[str, Any]  # run_id, model, who, when: copied into the verdict
+    origin: dict[str, Any]  # provenance, completed when the run is archived
+    uri: str  # MLflow tracking URI
+    previous: str | None  # the model's last archived run, as the run began
+    champion_version: str  # registry.CURRENT_CHAMPION, a version, or "" (a re-run pinned to none)
+
+    def save(self) -> None:
+        state = {**self.__dict__, "stages": [[s.name, str(s.path), list(s.needs)] for s in self.stages],
+                 "layout": {k: str(v) for k, v in self.layout.__dict__.items()},
+                 "folder": {k: str(v) for k, v in self.folder.__dict__.items()}}
+        archive.write_json(workspace.work(str(self.folder.temp)) / STARTED, state)
+
+    @classmethod
+    def load(cls, run_dir: Path) -> Started:
+        state = json.loads((run_dir / "work" / STARTED).read_text(encoding="utf-8"))
+        return cls(**{**state, "stages": [stages.Stage(n, Path(p), tuple(needs)) for n, p, needs in state["stages"]],
+                      "layout": Layout(**{k: Path(v) for k, v in state["layout"].items()}),
+                      "folder": archive.RunFolder(state["folder"]["run_id"], Path(state["folder"]["temp"]),
+                                                  Path(state["folder"]["final"]))})
+
+    def supplied(self, tracking: Callable[[], registry.Tracking]) -> dict[str, Any]:
+        """The run's own parameters; the MLflow ones as callables, asked only by stages that declare them."""
+        return {"run_dir": str(self.folder.temp), "previous_run": self.previous or "",
+                "champion_dir": lambda: tracking().champion_dir, "mlflow_run_id": lambda: tracking().mlflow_run}
+
+    def open_tracking(self) -> registry.Tracking:
+        return registry.open_run(self.uri, self.params["model"], self.layout.output_root, self.folder.run_id,
+                                 workspace.work(str(self.folder.temp)) / "champion", self.champion_version)
+
+
+STARTED = "started.json"
+KERNEL_ENV = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", "MLFLOW_LOGGING_LEVEL": "WARNING"}
+
+
 def run(params_file: Path, overrides: list[str], layout: Layout, jobs: int, progress: Progress,
         started_by: str, wait: float, rerun_of: Path | None = None) -> Outcome:
     """One run of a params file; with ``rerun_of``, a re-run of that archived run (champion pinned, never released)."""
+    redactor = _redactor(progress)
+    model = config.load_params(params_file, overrides)["model"]
+    with lock.held(layout.output_root / model, f"signoff run {params_file}", wait, progress.line):
+        started = begin(params_file, overrides, layout, started_by, redactor, rerun_of)
+        with progress.recording(started.folder.temp / "run.log"):
+            progress.line(f"run {started.folder.run_id} of model {model}: {len(started.stages)} stages, {jobs} at a time")
+            with archived_on_crash(started, redactor):
+                with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow") as background:
+                    # MLflow's import, the store and the champion's download overlap with the first stages;
+                    # only the stages that declare champion_dir or mlflow_run_id wait for them
+                    opening = background.submit(started.open_tracking)
+                    results = run_stages(started.stages, started.stage_params, started.folder.temp,
+                                         started.supplied(opening.result), started.params["execution"], jobs, progress,
+                                         env={"MLFLOW_TRACKING_URI": started.uri, **KERNEL_ENV})
+                    tracking, tracking_error = _opened(opening)
+                verdict, facts = conclude(started, results, tracking, tracking_error, progress)
+        return finish(started, verdict, facts, tracking, redactor)
+
+
+def begin(params_file: Path, overrides: list[str], layout: Layout, started_by: str, redactor: redact.Redactor,
+          rerun_of: Path | None = None) -> Started:
+    """Check the inputs, open the run folder, write the params, materialise the data.  The caller holds
+    the model's lock; bad input raises SignoffError and leaves nothing behind."""
     params, found, stage_params = prepare(params_file, overrides, layout)
     model = params["model"]
-    redactor = redact.from_environment()
-    if redactor.too_short:
-        progress.line(f"{', '.join(redactor.too_short)} look secret but are shorter than {redact.MIN_LENGTH} "
-                      "characters: their values are not redacted", level="WARNING")
-    with lock.held(layout.output_root / model, f"signoff run {params_file}", wait, progress.line):
-        started = dt.datetime.now(dt.timezone.utc)
-        folder = archive.start(layout.output_root, model)
-        try:
-            (folder.temp / "params.yaml").write_text(config.dump_params(redactor.value(params)), encoding="utf-8")
-            frames = data.load(params["data"], params["seed"], workspace.work(str(folder.temp)))
-        except BaseException:
-            shutil.rmtree(folder.temp, ignore_errors=True)  # bad input: nothing ran, nothing to archive
-            raise
-        origin = provenance.collect(params, stage_params, frames, started)
-        about = {"model": model, "run_id": folder.run_id, "params_file": str(rerun_of / "params.yaml" if rerun_of else params_file),
-                 "started": started.isoformat(),
-                 "started_by": started_by, "rerun_of": str(rerun_of) if rerun_of else None}
-        champion = registry.CURRENT_CHAMPION if rerun_of is None else _recorded_champion(rerun_of)
-        with progress.recording(folder.temp / "run.log"):
-            progress.line(f"run {folder.run_id} of model {model}: {len(found)} stages, {jobs} at a time")
-            with archived_on_crash(folder, about, origin, redactor, layout.output_root):
-                verdict, facts, tracking = _execute(params, found, stage_params, layout, folder, jobs, progress,
-                                                    about, champion)
-        final = archive_run(folder, verdict, origin, redactor)
-        release = f"not registered: {verdict.get('registry_error')}"
-        if tracking is not None:
-            release = _release(tracking, params, verdict, facts, final, layout.output_root, origin, redactor)
-        index.write(layout.output_root)
-    return Outcome(verdict, final, release)
-
-
-def _execute(params: dict[str, Any], found: list[stages.Stage], stage_params: dict[str, dict[str, Any]],
-             layout: Layout, folder: archive.RunFolder, jobs: int, progress: Progress, about: dict[str, Any],
-             champion_version: str) -> tuple[dict[str, Any], dict[str, Any], registry.Tracking | None]:
-    """Stages, evidence, verdict, gating report and model card, all inside the temporary run folder."""
-    model = params["model"]
-    uri = registry.tracking_uri(params["registry"], layout.output_root)
+    now = dt.datetime.now(dt.timezone.utc)
+    folder = archive.start(layout.output_root, model)
+    try:
+        (folder.temp / "params.yaml").write_text(config.dump_params(redactor.value(params)), encoding="utf-8")
+        frames = data.load(params["data"], params["seed"], workspace.work(str(folder.temp)))
+    except BaseException:
+        shutil.rmtree(folder.temp, ignore_errors=True)  # bad input: nothing ran, nothing to archive
+        raise
+    about = {"model": model, "run_id": folder.run_id,
+             "params_file": str(rerun_of / "params.yaml" if rerun_of else params_file),
+             "started": now.isoformat(), "started_by": started_by, "rerun_of": str(rerun_of) if rerun_of else None}
     previous = archive.previous_run(layout.output_root / model)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow") as background:
-        # MLflow's import, the store and the champion's download overlap with the first stages;
-        # only the stages that declare champion_dir or mlflow_run_id wait for them
-        opening = background.submit(registry.open_run, uri, model, layout.output_root, folder.run_id,
-                                    workspace.work(str(folder.temp)) / "champion", champion_version)
-        supplied = {"run_dir": str(folder.temp), "previous_run": str(previous or ""),
-                    "champion_dir": lambda: opening.result().champion_dir,
-                    "mlflow_run_id": lambda: opening.result().mlflow_run}
-        results = run_stages(found, stage_params, folder.temp, supplied, params["execution"], jobs, progress,
-                             env={"MLFLOW_TRACKING_URI": uri, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-                                  "MLFLOW_LOGGING_LEVEL": "WARNING"})
-        tracking, tracking_error = _opened(opening)
+    started = Started(str(params_file), params, found, stage_params, layout, folder, about,
+                      provenance.collect(params, stage_params, frames, now),
+                      registry.tracking_uri(params["registry"], layout.output_root), str(previous) if previous else None,
+                      registry.CURRENT_CHAMPION if rerun_of is None else _recorded_champion(rerun_of))
+    started.save()
+    return started
+
+
+def conclude(started: Started, results: list[StageResult], tracking: registry.Tracking | None,
+             tracking_error: str | None, progress: Progress) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Evidence, verdict, gating report and model card, all inside the temporary run folder."""
+    folder, params, layout = started.folder, started.params, started.layout
     champion = tracking.champion if tracking else None
     facts = evidence.collect({r.name: folder.temp / r.notebook for r in results if r.notebook})
     facts["champion.version"] = champion["version"] if champion else "none"
     for name in ("checklist.yaml", "model_card.md.j2"):  # what the run was judged against, for rerun and audit
         (folder.temp / "templates").mkdir(exist_ok=True)
         shutil.copyfile(layout.templates / name, folder.temp / "templates" / name)
+    previous = Path(started.previous) if started.previous else None
     verdict = _decide(params, results, facts, previous, layout.templates / "checklist.yaml",
                       champion["evidence"] if champion else None)
     if tracking_error:
         verdict.update(verdict="ERROR", registry_error=tracking_error)
-    verdict.update(**about, tracking_uri=redact.redact_uri(uri), mlflow_run_id=tracking.mlflow_run if tracking else None,
+    verdict.update(**started.about, tracking_uri=redact.redact_uri(started.uri),
+                   mlflow_run_id=tracking.mlflow_run if tracking else None,
                    champion={k: v for k, v in champion.items() if k not in ("evidence", "model_dir")} if champion else None)
     archive.write_json(folder.temp / "evidence.json", facts)
     write_verdict(folder.temp, verdict)
@@ -138,7 +191,27 @@ def _execute(params: dict[str, Any], found: list[stages.Stage], stage_params: di
         verdict = {**verdict, "verdict": "ERROR", "stages": [*verdict["stages"], report.__dict__]}
         write_verdict(folder.temp, verdict)
     model_card.write(layout.templates / "model_card.md.j2", folder.temp, params, verdict, facts)
-    return verdict, facts, tracking
+    return verdict, facts
+
+
+def finish(started: Started, verdict: dict[str, Any], facts: dict[str, Any], tracking: registry.Tracking | None,
+           redactor: redact.Redactor) -> Outcome:
+    """Archive the run, then track it in MLflow and release it; the caller holds the model's lock."""
+    final = archive_run(started.folder, verdict, started.origin, redactor)
+    release = f"not registered: {verdict.get('registry_error')}"
+    if tracking is not None:
+        release = _release(tracking, started.params, verdict, facts, final, started.layout.output_root,
+                           started.origin, redactor)
+    index.write(started.layout.output_root)
+    return Outcome(verdict, final, release)
+
+
+def _redactor(progress: Progress) -> redact.Redactor:
+    redactor = redact.from_environment()
+    if redactor.too_short:
+        progress.line(f"{', '.join(redactor.too_short)} look secret but are shorter than {redact.MIN_LENGTH} "
+                      "characters: their values are not redacted", level="WARNING")
+    return redactor
 
 
 def archive_run(folder: archive.RunFolder, verdict: dict[str, Any], origin: dict[str, Any], redactor: redact.Redactor) -> Path:
@@ -151,17 +224,16 @@ def archive_run(folder: archive.RunFolder, verdict: dict[str, Any], origin: dict
 
 
 @contextmanager
-def archived_on_crash(folder: archive.RunFolder, about: dict[str, Any], origin: dict[str, Any],
-                      redactor: redact.Redactor, output_root: Path) -> Iterator[None]:
+def archived_on_crash(started: Started, redactor: redact.Redactor) -> Iterator[None]:
     """A run that dies inside Signoff (or is interrupted) is archived too, as ERROR, with what stopped it."""
     try:
         yield
     except BaseException as exc:
         what = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
-        verdict = {**about, "verdict": "ERROR", "gates": [], "stages": [], "error": f"the run stopped: {what}"}
-        write_verdict(folder.temp, verdict)
-        final = archive_run(folder, verdict, origin, redactor)
-        index.write(output_root)
+        verdict = {**started.about, "verdict": "ERROR", "gates": [], "stages": [], "error": f"the run stopped: {what}"}
+        write_verdict(started.folder.temp, verdict)
+        final = archive_run(started.folder, verdict, started.origin, redactor)
+        index.write(started.layout.output_root)
         if isinstance(exc, Exception):
             raise SignoffError(f"{exc} (the run is archived as ERROR at {final})") from exc
         raise

@@ -11,6 +11,7 @@ and fetches nothing.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
 
@@ -28,6 +29,9 @@ SAFE_TAGS = [
 ]
 # No script at all, nothing fetched from the network: an archived page shows what it holds.
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:"
+# nbconvert logs a line per sanitized output at INFO: noise in a scheduler's log (Airflow's included)
+QUIET = logging.getLogger("signoff.render")
+QUIET.setLevel(logging.ERROR)
 TEMPLATES = Path(__file__).parent / "html_template"  # "signoff": JupyterLab's page without its scripts
 # no ``src`` for an <img> inside an HTML output: it could only point off the page (bleach drops data: URIs);
 # plots are image/png outputs, which nbconvert embeds itself
@@ -39,8 +43,8 @@ SAFE_ATTRIBUTES = {
 
 def render(notebook: Path, target: Path, banner: dict[str, str]) -> None:
     """Write ``target`` from ``notebook`` with a banner naming model, run, verdict and manifest."""
-    exporter = HTMLExporter(template_name="signoff", extra_template_basedirs=[str(TEMPLATES)])
-    exporter.register_preprocessor(SanitizeHTML(tags=SAFE_TAGS, attributes=SAFE_ATTRIBUTES), enabled=True)
+    exporter = HTMLExporter(template_name="signoff", extra_template_basedirs=[str(TEMPLATES)], log=QUIET)
+    exporter.register_preprocessor(SanitizeHTML(tags=SAFE_TAGS, attributes=SAFE_ATTRIBUTES, log=QUIET), enabled=True)
     with warnings.catch_warnings():
         # scrapbook's evidence outputs have a mimetype of their own that HTML does not show
         warnings.filterwarnings("ignore", message=".*is not able to be represented", category=UserWarning)

@@ -119,11 +119,12 @@ def run_notebook(
     cwd: Path,
     km: AsyncKernelManager | None = None,
     on_cell: Callable[[], None] | None = None,
-) -> None:
+) -> float | None:
     """Run ``source`` into ``output`` with ``parameters``; raise StageFailed if it did not complete.
 
     ``km``: a kernel from :func:`start_kernel` (shut down here afterwards); without one,
-    a kernel is started for this notebook.
+    a kernel is started for this notebook.  Returns the kernel's peak memory in MB (None
+    where the OS does not tell).
     """
     deadline = time.monotonic() + stage_timeout
 
@@ -142,6 +143,7 @@ def run_notebook(
             timeout_func=timeout_for,
             on_cell_executed=(lambda **_: on_cell()) if on_cell else None,
         )
+        return peak_memory_mb(km)
     except PapermillExecutionError as exc:
         raise StageFailed(f"cell {exc.exec_count} raised {exc.ename}: {exc.evalue}") from None
     except CellTimeoutError:
@@ -171,3 +173,13 @@ def mark(notebook: Path, stage: str, status: str, error: str | None) -> None:
         nb.cells.insert(0, banner)
     nbformat.write(nb, notebook)
 
+
+
+def peak_memory_mb(km: AsyncKernelManager) -> float | None:
+    """The kernel process's peak resident memory (Linux ``VmHWM``), read before it is shut down."""
+    try:
+        status = Path(f"/proc/{km.provisioner.process.pid}/status").read_text(encoding="utf-8")
+    except (AttributeError, OSError):
+        return None
+    kilobytes = [int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")]
+    return round(kilobytes[0] / 1024, 1) if kilobytes else None

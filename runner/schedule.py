@@ -36,6 +36,7 @@ class StageResult:
     seconds: float
     error: str | None
     notebook: str | None  # path relative to the run folder
+    peak_memory_mb: float | None = None  # the kernel's, where the OS tells
 
 
 @dataclass
@@ -156,9 +157,9 @@ def execute(
     cells = sum(c.cell_type == "code" for c in nbformat.read(source, as_version=4).cells)
     progress.started(name, cells + 1)  # +1: the injected parameters cell
     start = time.monotonic()
-    status, error = "passed", None
+    status, error, peak = "passed", None, None
     try:
-        run_notebook(
+        peak = run_notebook(
             source,
             output,
             parameters,
@@ -176,4 +177,4 @@ def execute(
     mark(output, name, status, error)
     progress.finished(name, status, seconds, error)
     relative = str(output.relative_to(run_dir)) if output.exists() else None
-    return StageResult(name, status, round(seconds, 3), error, relative)
+    return StageResult(name, status, round(seconds, 3), error, relative, peak)

@@ -36,6 +36,7 @@ def test_example_run_passes_then_a_stricter_policy_blocks(project):
     for gate in verdict["gates"]:
         assert set(gate) >= {"id", "metric", "status", "observed", "threshold", "severity", "message"}
     assert [s["status"] for s in verdict["stages"]] == ["passed"] * 7
+    assert all(s["peak_memory_mb"] > 50 for s in verdict["stages"])  # each kernel's peak, for sizing workers
     evidence = read_json(run / "evidence.json")
     assert 0.7 < evidence["validate.roc_auc_ci_low"] < evidence["validate.roc_auc"] < evidence["validate.roc_auc_ci_high"]
     assert evidence["validate.roc_auc_lift"] == pytest.approx(evidence["validate.roc_auc"] - 0.5)

@@ -47,11 +47,14 @@ def monitor(params_file: Path, overrides: list[str], current: Path, labels: bool
     redactor = redact.from_environment()
     uri = registry.tracking_uri(params["registry"], layout.output_root)
     with lock.held(layout.output_root / model, f"signoff monitor {params_file}", wait, progress.line):
-        client = registry.connect(uri)
-        version = registry.alias(client, model, registry.CHAMPION)
+        try:
+            client = registry.connect(uri)
+            version = registry.alias(client, model, registry.CHAMPION)
+        except Exception as exc:
+            raise SignoffError(f"MLflow at {redact.redact_uri(uri)}: {type(exc).__name__}: {exc}") from exc
         if version is None:
             raise SignoffError(f"model {model} has no champion in {redact.redact_uri(uri)}: nothing to monitor")
-        started = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.timezone.utc)
         folder = archive.start(layout.output_root, model + FOLDER_SUFFIX)
         try:
             entry = client.get_model_version(model, version)
@@ -64,12 +67,15 @@ def monitor(params_file: Path, overrides: list[str], current: Path, labels: bool
             (folder.temp / "params.yaml").write_text(config.dump_params(redactor.value(run_params)), encoding="utf-8")
             frames = data.load(run_params["data"], run_params["seed"], workspace.work(str(folder.temp)))
             _check_inputs(frames, trained / "provenance.json", run_params["data"]["target"], current, labels)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(folder.temp, ignore_errors=True)  # bad input or no champion run: nothing ran
+            if isinstance(exc, Exception) and not isinstance(exc, SignoffError):
+                raise SignoffError(f"could not prepare the monitor of {model} version {version}: "
+                                   f"{type(exc).__name__}: {exc}") from exc
             raise
-        origin = provenance.collect(run_params, stage_params, frames, started)
+        origin = provenance.collect(run_params, stage_params, frames, now)
         about = {"model": model, "kind": "monitor", "run_id": folder.run_id, "params_file": str(params_file),
-                 "started": started.isoformat(), "started_by": started_by, "current": str(current.resolve()),
+                 "started": now.isoformat(), "started_by": started_by, "current": str(current.resolve()),
                  "labels": labels, "champion": {"version": version, "mlflow_run_id": entry.run_id,
                                                 "signoff_run_id": entry.tags.get(f"{registry.TAG}run_id")}}
         started = pipeline.Started(str(params_file), run_params, chosen, stage_params, layout, folder, about, origin,

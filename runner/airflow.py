@@ -64,9 +64,10 @@ def begin(params_file: str, overrides: list[str], layout: dict[str, str], starte
     progress = Progress()
     plan = pipeline.Layout(**{k: Path(v) for k, v in layout.items()})
     redactor = redact.from_environment()
-    model = pipeline.prepare(Path(params_file), overrides, plan)[0]["model"]
+    prepared = pipeline.prepare(Path(params_file), overrides, plan)
+    model = prepared[0]["model"]
     with lock.held(plan.output_root / model, f"airflow begin {params_file}", lock_wait, progress.line):
-        started = pipeline.begin(Path(params_file), overrides, plan, started_by, redactor)
+        started = pipeline.begin(prepared, Path(params_file), plan, started_by, redactor)
     try:
         tracking = started.open_tracking()
         state = {"mlflow_run": tracking.mlflow_run, "champion_dir": tracking.champion_dir, "error": None}

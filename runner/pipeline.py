@@ -120,9 +120,10 @@ def run(params_file: Path, overrides: list[str], layout: Layout, jobs: int, prog
         started_by: str, wait: float, rerun_of: Path | None = None) -> Outcome:
     """One run of a params file; with ``rerun_of``, a re-run of that archived run (champion pinned, never released)."""
     redactor = _redactor(progress)
-    model = config.load_params(params_file, overrides)["model"]
+    prepared = prepare(params_file, overrides, layout)  # bad input stops here, before anything is written
+    model = prepared[0]["model"]
     with lock.held(layout.output_root / model, f"signoff run {params_file}", wait, progress.line):
-        started = begin(params_file, overrides, layout, started_by, redactor, rerun_of)
+        started = begin(prepared, params_file, layout, started_by, redactor, rerun_of)
         with progress.recording(started.folder.temp / "run.log"):
             progress.line(f"run {started.folder.run_id} of model {model}: {len(started.stages)} stages, {jobs} at a time")
             with archived_on_crash(started, redactor):
@@ -138,11 +139,11 @@ def run(params_file: Path, overrides: list[str], layout: Layout, jobs: int, prog
         return finish(started, verdict, facts, tracking, redactor)
 
 
-def begin(params_file: Path, overrides: list[str], layout: Layout, started_by: str, redactor: redact.Redactor,
-          rerun_of: Path | None = None) -> Started:
-    """Check the inputs, open the run folder, write the params, materialise the data.  The caller holds
-    the model's lock; bad input raises SignoffError and leaves nothing behind."""
-    params, found, stage_params = prepare(params_file, overrides, layout)
+def begin(prepared: tuple[dict, list[stages.Stage], dict], params_file: Path, layout: Layout, started_by: str,
+          redactor: redact.Redactor, rerun_of: Path | None = None) -> Started:
+    """Open the run folder on ``prepare``'s checked inputs, write the params, materialise the data.
+    The caller holds the model's lock; bad data raises SignoffError and leaves nothing behind."""
+    params, found, stage_params = prepared
     model = params["model"]
     now = dt.datetime.now(dt.timezone.utc)
     folder = archive.start(layout.output_root, model)

@@ -78,8 +78,7 @@ def monitor(params_file: Path, overrides: list[str], current: Path, labels: bool
                  "started": now.isoformat(), "started_by": started_by, "current": str(current.resolve()),
                  "labels": labels, "champion": {"version": version, "mlflow_run_id": entry.run_id,
                                                 "signoff_run_id": entry.tags.get(f"{registry.TAG}run_id")}}
-        started = pipeline.Started(str(params_file), run_params, chosen, stage_params, layout, folder, about, origin,
-                                   uri, None, version)
+        started = pipeline.Started(run_params, chosen, stage_params, layout, folder, about, origin, uri, None, version)
         with progress.recording(folder.temp / "run.log"):
             progress.line(f"monitor {folder.run_id}: champion version {version} of {model} on {current}")
             with pipeline.archived_on_crash(started, redactor):

@@ -76,7 +76,6 @@ class Started:
     tasks, on any worker that sees the folder) can each take their part of the run.
     """
 
-    params_file: str
     params: dict[str, Any]
     stages: list[stages.Stage]
     stage_params: dict[str, dict[str, Any]]
@@ -157,7 +156,7 @@ def begin(prepared: tuple[dict, list[stages.Stage], dict], params_file: Path, la
              "params_file": str(rerun_of / "params.yaml" if rerun_of else params_file),
              "started": now.isoformat(), "started_by": started_by, "rerun_of": str(rerun_of) if rerun_of else None}
     previous = archive.previous_run(layout.output_root / model)
-    started = Started(str(params_file), params, found, stage_params, layout, folder, about,
+    started = Started(params, found, stage_params, layout, folder, about,
                       provenance.collect(params, stage_params, frames, now),
                       registry.tracking_uri(params["registry"], layout.output_root), str(previous) if previous else None,
                       registry.CURRENT_CHAMPION if rerun_of is None else _recorded_champion(rerun_of))

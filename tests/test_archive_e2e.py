@@ -9,7 +9,8 @@ from html.parser import HTMLParser
 import nbformat
 import pytest
 
-from runner import archive, verify
+from runner import archive, pipeline, verify
+from runner.cli import main
 
 from conftest import keep_stages, read_json, run_folders, signoff, start_signoff, write_notebook
 
@@ -173,3 +174,20 @@ def test_a_killed_run_leaves_no_run_a_second_run_waits_for_the_lock_and_a_dead_h
     newest = run_folders(project)[-1]
     assert read_json(newest / "manifest.json")["previous"] == archive.sha256_file(earlier / "manifest.json")
     assert signoff("verify", cwd=project).returncode == 0
+
+
+def test_a_run_that_dies_inside_signoff_is_archived_as_error(project, monkeypatch, capsys):
+    keep_stages(project, "eda")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full while writing the report")
+
+    monkeypatch.setattr(pipeline, "conclude", broken)
+    monkeypatch.chdir(project)
+    assert main(["run", "params/credit.yaml", *SMALL]) == 2
+    (run,) = run_folders(project)
+    assert "the run is archived as ERROR at" in capsys.readouterr().err
+    verdict = read_json(run / "verdict.json")
+    assert verdict["verdict"] == "ERROR" and "RuntimeError: disk full" in verdict["error"]
+    assert (run / "notebooks" / "eda.ipynb").is_file() and verify.check_run(run) == []
+    assert run.name in (project / "outputs" / "index.html").read_text(encoding="utf-8")

@@ -13,7 +13,10 @@ def make_run(root, model="m", text="evidence"):
     (folder.temp / "notebooks").mkdir()
     (folder.temp / "notebooks" / "eda.ipynb").write_text(text)
     (folder.temp / "verdict.json").write_text(json.dumps({"verdict": "PASS"}))
-    return archive.finalize(folder, archive.seal(folder, model, archive.previous_run(root / model)))
+    sealed = archive.seal(folder, model, archive.previous_run(root / model))
+    (folder.temp / "html").mkdir()
+    (folder.temp / "html" / "report.html").write_text(f"<p>manifest {sealed['sha256']}</p>")
+    return archive.finalize(folder, sealed)
 
 
 def writable(path):
@@ -35,8 +38,8 @@ def test_intact_archive_passes_at_every_level(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("tamper", "expected"),
     [
-        (lambda run: writable(run / "verdict.json").write_text('{"verdict": "PASS "}'), "verdict.json: modified"),
-        (lambda run: (run / "notebooks" / "eda.ipynb").unlink(), "eda.ipynb: missing"),
+        (lambda run: writable(run / "notebooks" / "eda.ipynb").write_text("1"), "eda.ipynb: modified"),  # one byte
+        (lambda run: (run / "html" / "report.html").unlink(), "report.html: missing"),
         (lambda run: (run / "notebooks" / "extra.ipynb").write_text("x"), "extra.ipynb: added after the run"),
     ],
     ids=["modified", "missing", "added"],

@@ -184,6 +184,9 @@ def test_a_run_that_dies_inside_signoff_is_archived_as_error(project, monkeypatc
 
     monkeypatch.setattr(pipeline, "conclude", broken)
     monkeypatch.chdir(project)
+    # in-process, MLflow's set_tracking_uri exports MLFLOW_TRACKING_URI: restored after the test, or
+    # every later test's `signoff` subprocess would use this test's store
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert main(["run", "params/credit.yaml", *SMALL]) == 2
     (run,) = run_folders(project)
     assert "the run is archived as ERROR at" in capsys.readouterr().err

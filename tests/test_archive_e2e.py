@@ -9,8 +9,7 @@ from html.parser import HTMLParser
 import nbformat
 import pytest
 
-from runner import archive, pipeline, verify
-from runner.cli import main
+from runner import archive, verify
 
 from conftest import keep_stages, read_json, run_folders, signoff, start_signoff, write_notebook
 
@@ -176,21 +175,13 @@ def test_a_killed_run_leaves_no_run_a_second_run_waits_for_the_lock_and_a_dead_h
     assert signoff("verify", cwd=project).returncode == 0
 
 
-def test_a_run_that_dies_inside_signoff_is_archived_as_error(project, monkeypatch, capsys):
+def test_a_run_that_dies_inside_signoff_is_archived_as_error(project):
     keep_stages(project, "eda")
-
-    def broken(*args, **kwargs):
-        raise RuntimeError("disk full while writing the report")
-
-    monkeypatch.setattr(pipeline, "conclude", broken)
-    monkeypatch.chdir(project)
-    # in-process, MLflow's set_tracking_uri exports MLFLOW_TRACKING_URI: restored after the test, or
-    # every later test's `signoff` subprocess would use this test's store
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    assert main(["run", "params/credit.yaml", *SMALL]) == 2
+    (project / "templates" / "model_card.md.j2").write_text("{% if %}broken", encoding="utf-8")  # fails late
+    result = signoff("run", "params/credit.yaml", *SMALL, cwd=project)
+    assert result.returncode == 2 and "the run is archived as ERROR at" in result.stderr, result.stdout + result.stderr
     (run,) = run_folders(project)
-    assert "the run is archived as ERROR at" in capsys.readouterr().err
     verdict = read_json(run / "verdict.json")
-    assert verdict["verdict"] == "ERROR" and "RuntimeError: disk full" in verdict["error"]
+    assert verdict["verdict"] == "ERROR" and "TemplateSyntaxError" in verdict["error"]
     assert (run / "notebooks" / "eda.ipynb").is_file() and verify.check_run(run) == []
     assert run.name in (project / "outputs" / "index.html").read_text(encoding="utf-8")

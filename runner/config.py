@@ -244,6 +244,9 @@ def _check_gates(gates: Any, path: Path, key: str = "gates") -> None:
         for bound in ("min", "max"):
             if bound in gate and not _is_number(gate[bound]):
                 raise SignoffError(f"{path}: {where}.{bound} ({gate_id}): expected a number, got {gate[bound]!r}")
+        if "min" in gate and "max" in gate and gate["min"] > gate["max"]:
+            raise SignoffError(f"{path}: {where} ({gate_id}): min {gate['min']:g} is greater than max {gate['max']:g}; "
+                               "no value could pass")
         for flag in ("champion_only", "waivable"):
             if flag in gate and not isinstance(gate[flag], bool):
                 raise SignoffError(f"{path}: {where}.{flag} ({gate_id}): expected true or false, got {gate[flag]!r}")

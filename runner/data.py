@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from runner import datachecks
 from runner.errors import SignoffError
 
 NUMERIC = ["age", "income", "debt_ratio", "credit_lines", "late_payments", "loan_amount", "employment_years"]
@@ -103,32 +104,46 @@ def load(data: dict[str, Any], seed: int, cache_dir: Path) -> tuple[pd.DataFrame
     The target column is returned as 0/1 integers; string columns become
     categorical features by being left as strings.
     """
-    key = hashlib.sha256(json.dumps([data, seed], sort_keys=True).encode()).hexdigest()[:16]
-    folder = cache_dir / f"data-{key}"
-    reference_file, current_file = folder / "reference.parquet", folder / "current.parquet"
-    if reference_file.exists():
-        current = pd.read_parquet(current_file) if current_file.exists() else None
-        return pd.read_parquet(reference_file), current
-    reference, current = _build(data, seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    _write_atomically(reference, reference_file)
-    if current is not None:
-        _write_atomically(current, current_file)
+    reference, current, _ = prepared(data, seed, cache_dir)
     return reference, current
 
 
-def _build(data: dict[str, Any], seed: int) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    if not data.get("path"):
+def prepared(data: dict[str, Any], seed: int, cache_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame | None, list[str]]:
+    """:func:`load`, and the warnings about columns dropped as unusable (:mod:`runner.datachecks`)."""
+    key = hashlib.sha256(json.dumps([data, seed], sort_keys=True).encode()).hexdigest()[:16]
+    folder = cache_dir / f"data-{key}"
+    reference_file, current_file, warnings_file = (folder / name for name in
+                                                   ("reference.parquet", "current.parquet", "warnings.json"))
+    if reference_file.exists():
+        current = pd.read_parquet(current_file) if current_file.exists() else None
+        return pd.read_parquet(reference_file), current, json.loads(warnings_file.read_text(encoding="utf-8"))
+    reference, current, warnings = _build(data, seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    warnings_file.write_text(json.dumps(warnings), encoding="utf-8")
+    if current is not None:
+        _write_atomically(current, current_file)
+    _write_atomically(reference, reference_file)  # last: its presence says the folder is complete
+    return reference, current, warnings
+
+
+def _build(data: dict[str, Any], seed: int) -> tuple[pd.DataFrame, pd.DataFrame | None, list[str]]:
+    if data.get("path"):
+        reference = read_table(Path(data["path"]), data)
+        dropped = datachecks.training(reference, data["path"], data)
+        reference = reference.drop(columns=list(dropped))
+        current = None
+    else:
         synthetic = data["synthetic"]
         reference, current = synthetic_credit(
             synthetic["n_rows"], seed, synthetic["bias"], synthetic["drift"], synthetic.get("leak", False)
         )
-        if data.get("current_path"):
-            current = read_table(Path(data["current_path"]), data, labelled=False)
-        return reference, current
-    reference = read_table(Path(data["path"]), data)
-    current = read_table(Path(data["current_path"]), data, labelled=False) if data.get("current_path") else None
-    return reference, current
+        dropped = {}
+    if data.get("current_path"):
+        current = read_table(Path(data["current_path"]), data, labelled=False)
+        current = current.drop(columns=[c for c in dropped if c in current.columns])
+    if current is not None:
+        datachecks.current(current, data.get("current_path") or "synthetic current data", reference, data)
+    return reference, current, list(dropped.values())
 
 
 def read_table(path: Path, data: dict[str, Any], labelled: bool = True) -> pd.DataFrame:
@@ -137,6 +152,8 @@ def read_table(path: Path, data: dict[str, Any], labelled: bool = True) -> pd.Da
     Training data must hold the target and the sensitive features; current data
     (production's newest rows) often has no labels yet, so there they are optional.
     """
+    if path.is_dir():
+        raise SignoffError(f"{path}: is a directory; expected a CSV or Parquet file (data.path / data.current_path)")
     if not path.is_file():
         raise SignoffError(f"{path}: no such data file (data.path / data.current_path)")
     suffix = path.suffix.lower()

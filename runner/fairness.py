@@ -14,6 +14,8 @@ import pandas as pd
 from fairlearn.metrics import MetricFrame, count, false_positive_rate, selection_rate, true_positive_rate
 from sklearn.metrics import precision_score, roc_auc_score
 
+from runner.gates import NOT_APPLICABLE
+
 
 BOOT_ROWS = 20_000  # rows a fairness bootstrap resamples at most (see disparities)
 
@@ -54,7 +56,11 @@ def disparities(
     excluded = sorted(map(str, sizes[sizes < min_group_size].index))
     rows = np.asarray(pd.Series(groups).isin(kept))
     if len(kept) < 2:
-        return {"excluded_groups": excluded, "groups_compared": int(len(kept))}
+        shown = ", ".join(repr(str(g)) for g in sizes.index[:5])
+        why = (f"a single group ({shown}) in the test rows: there is nothing to compare it with" if len(sizes) == 1 else
+               f"{len(kept)} of {len(sizes)} groups have at least min_group_size={min_group_size} test rows: "
+               "no disparity can be measured")
+        return {"excluded_groups": excluded, "groups_compared": int(len(kept)), NOT_APPLICABLE: why}
     decided = (score[rows] >= threshold).astype(int)
     kept_groups = np.asarray(groups)[rows]
     frame = MetricFrame(metrics=_decision_metrics(), y_true=y[rows], y_pred=decided, sensitive_features=kept_groups)

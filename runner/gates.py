@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 VERDICTS = ("PASS", "WARN", "BLOCKED", "ERROR")
+NOT_APPLICABLE = "not_applicable"  # evidence ``<scope>.not_applicable``: why a stage recorded no figures there
 
 # Every run has this gate: a model that does not load where it will be served is not releasable.
 LOADABLE = {
@@ -40,8 +41,7 @@ def _evaluate_one(gate: dict[str, Any], evidence: dict[str, Any], champion: dict
         return {**result, "status": "pass", "message": "no champion yet: nothing to compare with"}
     observed = result["observed"]
     if metric not in evidence or observed is None:
-        return {**result, "status": "missing",
-                "message": f"no evidence named {metric}: the stage that records it failed, ended early or never glued it"}
+        return {**result, "status": "missing", "message": f"no evidence named {metric}: {_absent_because(metric, evidence)}"}
     if isinstance(observed, bool) or not isinstance(observed, (int, float)) or not math.isfinite(observed):
         return {**result, "status": "fail", "message": f"{metric} is {observed!r}, not a finite number"}
     if "vs_champion" in gate:
@@ -51,6 +51,16 @@ def _evaluate_one(gate: dict[str, Any], evidence: dict[str, Any], champion: dict
     if "max" in gate and observed > gate["max"]:
         return {**result, "status": "fail", "message": f"{metric} = {observed:.4g} is above the maximum {gate['max']:g}"}
     return {**result, "status": "pass", "message": f"{metric} = {observed:.4g} is within {_bounds(gate)}"}
+
+
+def _absent_because(metric: str, evidence: dict[str, Any]) -> str:
+    """A stage that found its figures do not apply says why (``<scope>.not_applicable``); else the usual causes."""
+    parts = metric.split(".")
+    for end in range(len(parts) - 1, 0, -1):
+        reason = evidence.get(".".join([*parts[:end], NOT_APPLICABLE]))
+        if reason:
+            return f"not applicable: {reason}"
+    return "the stage that records it failed, ended early or never glued it"
 
 
 def _versus(metric: str, observed: float, champion: dict[str, Any], rule: dict[str, float]) -> dict[str, Any]:

@@ -59,13 +59,13 @@ def build(
     numeric = [c for c in X.columns if c not in categorical]
     if model_type == "hist_gradient_boosting":
         encode = ColumnTransformer(
-            [
+            _branches(
                 ("categorical", make_pipeline(
                     FunctionTransformer(np.asarray, kw_args={"dtype": object}, feature_names_out="one-to-one"),
                     OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1),
                 ), categorical),
                 ("numeric", "passthrough", numeric),
-            ],
+            ),
             verbose_feature_names_out=False,
         )
         is_categorical = [True] * len(categorical) + [False] * len(numeric)
@@ -78,14 +78,20 @@ def build(
         return Pipeline([("encode", encode), ("model", model)])
     if model_type == "logistic_regression":
         encode = ColumnTransformer(
-            [
+            _branches(
                 ("categorical", make_pipeline(SimpleImputer(strategy="most_frequent"),
                                               OneHotEncoder(handle_unknown="ignore")), categorical),
                 ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
-            ]
+            )
         )
         return Pipeline([("encode", encode), ("model", LogisticRegression(max_iter=max_iter, random_state=seed))])
     raise ValueError(f"model_type must be one of {', '.join(MODEL_TYPES)}, got {model_type!r}")
+
+
+def _branches(*branches: tuple[str, Any, list[str]]) -> list[tuple[str, Any, list[str]]]:
+    """The ColumnTransformer branches that have columns.  An empty branch trains fine but breaks
+    scikit-learn's HTML display of the fitted pipeline (the notebook's last line shows it)."""
+    return [branch for branch in branches if branch[2]]
 
 
 def baseline() -> DummyClassifier:

@@ -65,7 +65,8 @@ def monitor(params_file: Path, overrides: list[str], current: Path, labels: bool
                                  current, chosen)
             stage_params = paramcheck.stage_parameters(chosen, run_params, params_file)
             (folder.temp / "params.yaml").write_text(config.dump_params(redactor.value(run_params)), encoding="utf-8")
-            frames = data.load(run_params["data"], run_params["seed"], workspace.work(str(folder.temp)))
+            *frames, data_warnings = data.prepared(run_params["data"], run_params["seed"],
+                                                   workspace.work(str(folder.temp)))
             _check_inputs(frames, trained / "provenance.json", run_params["data"]["target"], current, labels)
         except BaseException as exc:
             shutil.rmtree(folder.temp, ignore_errors=True)  # bad input or no champion run: nothing ran
@@ -78,14 +79,15 @@ def monitor(params_file: Path, overrides: list[str], current: Path, labels: bool
                  "started": now.isoformat(), "started_by": started_by, "current": str(current.resolve()),
                  "labels": labels, "champion": {"version": version, "mlflow_run_id": entry.run_id,
                                                 "signoff_run_id": entry.tags.get(f"{registry.TAG}run_id")}}
-        started = pipeline.Started(run_params, chosen, stage_params, layout, folder, about, origin, uri, None, version)
+        started = pipeline.Started(run_params, chosen, stage_params, layout, folder, about, origin, uri, None, version,
+                                   data_warnings)
         with progress.recording(folder.temp / "run.log"):
             progress.line(f"monitor {folder.run_id}: champion version {version} of {model} on {current}")
             with pipeline.archived_on_crash(started, redactor):
                 facts = _observe(chosen, stage_params, run_params, folder, jobs, progress, uri)
                 facts["monitor.champion_version"] = version
                 facts["monitor.champion_age_days"] = _age_days(entry.creation_timestamp)
-                verdict = _judge(params["monitor_gates"], facts, about, layout, folder, run_params, progress)
+                verdict = _judge(params["monitor_gates"], facts, started, progress)
         final = pipeline.archive_run(folder, verdict, origin, redactor)
         registry.version_tags(client, model, version, {"last_monitor": verdict["verdict"],
                                                        "last_monitor_run": folder.run_id,
@@ -137,9 +139,10 @@ def _observe(chosen: list[stages.Stage], stage_params: dict[str, dict[str, Any]]
     return facts
 
 
-def _judge(declared: list[dict[str, Any]], facts: dict[str, Any], about: dict[str, Any], layout: pipeline.Layout,
-           folder: archive.RunFolder, run_params: dict[str, Any], progress: Progress) -> dict[str, Any]:
+def _judge(declared: list[dict[str, Any]], facts: dict[str, Any], started: pipeline.Started,
+           progress: Progress) -> dict[str, Any]:
     """Monitor gates on what was observed; gates on label-based evidence wait for --labels."""
+    about, layout, folder, run_params = started.about, started.layout, started.folder, started.params
     results = facts.pop("monitor.stages")
     ran = {r["name"] for r in results} | {"monitor"}
     applicable = [g for g in declared if g["metric"].split(".")[0] in ran]
@@ -148,7 +151,8 @@ def _judge(declared: list[dict[str, Any]], facts: dict[str, Any], about: dict[st
     verdict = {**about, "verdict": gates.verdict(checked, failed), "gates": checked, "stages": results,
                "not_evaluated": [{"id": g["id"], "metric": g["metric"], "why": "its stage did not run (no --labels)"}
                                  for g in declared if g not in applicable],
-               "warnings": gates.warnings(applicable), "checklist": [], "gate_policy_changes": []}
+               "warnings": [*started.data_warnings, *gates.warnings(applicable)], "checklist": [],
+               "gate_policy_changes": []}
     archive.write_json(folder.temp / "evidence.json", facts)
     pipeline.write_verdict(folder.temp, verdict)
     report = execute("report", layout.templates / "report.ipynb", folder.temp / "report.ipynb",

@@ -86,6 +86,7 @@ class Started:
     uri: str  # MLflow tracking URI
     previous: str | None  # the model's last archived run, as the run began
     champion_version: str  # registry.CURRENT_CHAMPION, a version, or "" (a re-run pinned to none)
+    data_warnings: list[str]  # columns dropped as unusable (runner.datachecks), kept in the verdict
 
     def save(self) -> None:
         state = {**self.__dict__, "stages": [[s.name, str(s.path), list(s.needs)] for s in self.stages],
@@ -148,7 +149,7 @@ def begin(prepared: tuple[dict, list[stages.Stage], dict], params_file: Path, la
     folder = archive.start(layout.output_root, model)
     try:
         (folder.temp / "params.yaml").write_text(config.dump_params(redactor.value(params)), encoding="utf-8")
-        frames = data.load(params["data"], params["seed"], workspace.work(str(folder.temp)))
+        *frames, data_warnings = data.prepared(params["data"], params["seed"], workspace.work(str(folder.temp)))
     except BaseException:
         shutil.rmtree(folder.temp, ignore_errors=True)  # bad input: nothing ran, nothing to archive
         raise
@@ -159,7 +160,7 @@ def begin(prepared: tuple[dict, list[stages.Stage], dict], params_file: Path, la
     started = Started(params, found, stage_params, layout, folder, about,
                       provenance.collect(params, stage_params, frames, now),
                       registry.tracking_uri(params["registry"], layout.output_root), str(previous) if previous else None,
-                      registry.CURRENT_CHAMPION if rerun_of is None else _recorded_champion(rerun_of))
+                      registry.CURRENT_CHAMPION if rerun_of is None else _recorded_champion(rerun_of), data_warnings)
     started.save()
     return started
 
@@ -177,12 +178,16 @@ def conclude(started: Started, results: list[StageResult], tracking: registry.Tr
     previous = Path(started.previous) if started.previous else None
     verdict = _decide(params, results, facts, previous, layout.templates / "checklist.yaml",
                       champion["evidence"] if champion else None)
+    verdict["warnings"] = [*started.data_warnings, *verdict["warnings"]]
     if tracking_error:
         verdict.update(verdict="ERROR", registry_error=tracking_error)
     verdict.update(**started.about, tracking_uri=redact.redact_uri(started.uri),
                    mlflow_run_id=tracking.mlflow_run if tracking else None,
                    champion={k: v for k, v in champion.items() if k not in ("evidence", "model_dir")} if champion else None)
     archive.write_json(folder.temp / "evidence.json", facts)
+    renamed = registry.renamed([*registry.numeric(facts), *registry.flatten_params(params)])
+    if renamed:  # names MLflow would refuse, as they are logged there: the way back to the evidence
+        archive.write_json(folder.temp / registry.NAMES_FILE, renamed)
     write_verdict(folder.temp, verdict)
 
     report = execute("report", layout.templates / "report.ipynb", folder.temp / "report.ipynb",

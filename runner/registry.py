@@ -15,6 +15,8 @@ import hashlib
 import json
 import math
 import os
+import posixpath
+import re
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -29,6 +31,10 @@ CURRENT_CHAMPION = "@champion"  # compare with whichever version holds the alias
 CHALLENGER = "challenger"
 TAG = "signoff."  # prefix of every tag Signoff writes
 PARAM_VALUE_LIMIT = 6000  # MLflow refuses longer param values
+NAME_LIMIT = 250  # MLflow's longest metric or param name
+NAMES_FILE = "mlflow_names.json"  # in a run folder: MLflow name -> evidence or param name, for the names that differ
+# What MLflow accepts in a metric or param name on every platform (colons are refused on Windows)
+MLFLOW_NAME_CHARACTER = re.compile(r"[\w.\- ]")
 BATCH = 100  # params per log_batch call (MLflow's limit)
 
 
@@ -116,11 +122,11 @@ def log_run(client: Any, mlflow_run: str, params: dict[str, Any], facts: dict[st
     """Params flattened, numeric evidence as metrics, tags, and the archived run folder as artifacts."""
     from mlflow.entities import Metric, Param, RunTag
 
-    flat = [Param(k, v) for k, v in flatten_params(params).items()]
+    flat = [Param(mlflow_name(k), v) for k, v in flatten_params(params).items()]
     for start in range(0, len(flat), BATCH):
         client.log_batch(mlflow_run, params=flat[start:start + BATCH])
     now = int(time.time() * 1000)
-    metrics = [Metric(k, v, now, 0) for k, v in numeric(facts).items()]
+    metrics = [Metric(mlflow_name(k), v, now, 0) for k, v in numeric(facts).items()]
     for start in range(0, len(metrics), 1000):
         client.log_batch(mlflow_run, metrics=metrics[start:start + 1000])
     client.log_batch(mlflow_run, tags=[RunTag(f"{TAG}{k}", v) for k, v in tags.items()])
@@ -142,6 +148,26 @@ def flatten_params(params: dict[str, Any], prefix: str = "") -> dict[str, str]:
         text = json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else str(value)
         flat[name] = text if len(text) <= PARAM_VALUE_LIMIT else text[: PARAM_VALUE_LIMIT - 1] + "…"
     return flat
+
+
+def mlflow_name(name: str) -> str:
+    """``name`` as MLflow accepts it: unchanged when it can be, else every other character replaced by
+    ``_`` and a hash of the original appended, so that two names never meet.
+
+    Evidence names carry column names (``eda.missing_rate.<column>``), and columns are called
+    anything (``ratio (%)``, ``<b>``, ``€``); MLflow refuses a whole batch for one such name.
+    """
+    if len(name) <= NAME_LIMIT and all(MLFLOW_NAME_CHARACTER.match(c) for c in name) \
+            and posixpath.normpath(name) == name and not name.startswith(".."):
+        return name
+    tail = "-" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:10]
+    safe = "".join(c if MLFLOW_NAME_CHARACTER.match(c) else "_" for c in name)
+    return safe[: NAME_LIMIT - len(tail)] + tail
+
+
+def renamed(names: list[str]) -> dict[str, str]:
+    """MLflow name -> original name, for every name :func:`mlflow_name` had to change (kept in the archive)."""
+    return {mlflow_name(n): n for n in names if mlflow_name(n) != n}
 
 
 def numeric(facts: dict[str, Any]) -> dict[str, float]:

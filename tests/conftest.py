@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
@@ -82,3 +83,19 @@ def edit_cell(path: Path, old: str, new: str) -> None:
     assert len(matches) == 1, f"{old!r} found in {len(matches)} cells of {path.name}"
     matches[0].source = matches[0].source.replace(old, new)
     nbformat.write(nb, path)
+
+
+class ActiveContent(HTMLParser):
+    """Every element of a page that could run script: <script>, on* handlers, javascript: links."""
+
+    def __init__(self, page):
+        super().__init__()
+        self.found = []
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "script":
+            self.found.append(tag)
+        for name, value in attrs:
+            if name.startswith("on") or (value or "").strip().lower().startswith("javascript:"):
+                self.found.append(f"{tag} {name}={value}")

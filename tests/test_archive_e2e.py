@@ -4,14 +4,13 @@ import os
 import re
 import shutil
 import signal
-from html.parser import HTMLParser
 
 import nbformat
 import pytest
 
 from runner import archive, verify
 
-from conftest import keep_stages, read_json, run_folders, signoff, start_signoff, write_notebook
+from conftest import ActiveContent, keep_stages, read_json, run_folders, signoff, start_signoff, write_notebook
 
 pytestmark = pytest.mark.slow
 
@@ -34,22 +33,6 @@ def leaky_stage(project):
         parameters='note: str = ""',
         needs=["eda"],
     )
-
-
-class ActiveContent(HTMLParser):
-    """Every element of a page that could run script: <script>, on* handlers, javascript: links."""
-
-    def __init__(self, page):
-        super().__init__()
-        self.found = []
-        self.feed(page)
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "script":
-            self.found.append(tag)
-        for name, value in attrs:
-            if name.startswith("on") or (value or "").strip().lower().startswith("javascript:"):
-                self.found.append(f"{tag} {name}={value}")
 
 
 def chromium() -> str:

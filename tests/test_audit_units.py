@@ -2,7 +2,10 @@
 
 import nbformat
 
-from runner import archive, index, journal, redact, rerun
+from runner import archive, index, journal, model_card, redact, rerun
+from runner.config import DEFAULTS
+
+from conftest import ROOT, ActiveContent
 
 
 def test_secret_values_are_redacted_in_every_written_form_and_nowhere_else(tmp_path):
@@ -73,3 +76,26 @@ def test_rerun_comparison_names_each_difference_beyond_the_tolerance(tmp_path):
         'explain.top: missing in the original -> "a"',
     ]
     assert rerun.compare(before, after, 1e-15).differences[-1].startswith("validate.roc_auc: 0.81 -> 0.81000000000")
+
+
+def test_model_card_and_index_pages_carry_no_active_content(tmp_path):
+    hostile = ('see [docs](javascript:alert(1)) <script>alert(2)</script> <img src=x onerror="alert(3)"> '
+               '![tracker](http://evil.example/pixel.png) [ok](https://bank.example/policy) a < b')
+    params = {"card": {"intended_use": hostile, "owners": "<b onclick=alert(4)>risk team</b>"},
+              "data": {**DEFAULTS["data"]}}
+    folder = archive.start(tmp_path, "credit")
+    verdict = {"model": "credit", "run_id": folder.run_id, "verdict": "PASS", "finished": "now", "warnings": [],
+               "stages": [], "gates": [{"id": '<img src=x onerror="alert(5)">', "metric": "m", "status": "fail",
+                                        "severity": "block", "observed": 1, "threshold": {"min": 2}, "message": ""}],
+               "started": "2026-11-25T10:00:00+00:00"}
+    model_card.write(ROOT / "templates" / "model_card.md.j2", folder.temp, params, verdict, {})
+    archive.write_json(folder.temp / "verdict.json", verdict)
+    run = archive.finalize(folder, archive.seal(folder, "credit", None))
+    journal.append(run / archive.DECISIONS, {"event": "approved", "by": '<script>alert(6)</script>'})
+    card = (run / "model_card.html").read_text(encoding="utf-8")
+    for page in (card, index.write(tmp_path).read_text(encoding="utf-8")):
+        assert ActiveContent(page).found == []
+        assert "http://evil.example" not in page
+    assert 'href="https://bank.example/policy"' in card and "risk team" in card and "a &lt; b" in card
+    assert "&lt;script" not in card and "alert(2)" in card  # the card's raw HTML is removed, its text kept
+    assert hostile in (run / "model_card.md").read_text(encoding="utf-8")  # the Markdown keeps what was written

@@ -77,6 +77,11 @@ def test_overrides_are_yaml_scalars_on_dotted_keys(tmp_path):
         ("model: m\ngates: [{id: g, metric: x.y, min: 1}, {id: g, metric: x.z, max: 1}]\n", [], "used by two gates"),
         ("model: m\ngates: [{id: g, metric: x.y, vs_champion: {max_fall: 1}}]\n", [], "expected {max_drop: NUMBER}"),
         ("model: m\ngates: [{id: g, metric: x.y, min: 1, vs_champion: {max_drop: 1}}]\n", [], "vs_champion replaces"),
+        ("model: m\ngates: [{id: g, metric: x.y, min: 0.9, max: 0.1}]\n", [], r"gates\[0\] \(g\): min 0.9 is greater than max 0.1"),
+        ("model: m\nmonitor_gates: [{id: k, metric: x.y, min: 2, max: 1}]\n", [], r"monitor_gates\[0\] \(k\): min 2 is greater"),
+        ("model: m\ngates: [{id: g, metric: x.y, vs_champion: {}}]\n", [], r"vs_champion \(g\): expected {max_drop: NUMBER}"),
+        ("model: m\ngates: [{id: g, metric: x.y, vs_champion: {max_drop: lots}}]\n", [], "expected {max_drop: NUMBER}"),
+        ("model: m\ngates: [{id: g, metric: x.y, max: .inf}]\n", [], r"max \(g\): expected a number"),
         ("model: m\ngates: [{id: g, metric: x.y, min: 1, waivable: yes please}]\n", [], "waivable .g.: expected true"),
         ("model: m\nmonitor_gates: [{id: g, metric: drift.prediction_ks}]\n", [], r"monitor_gates\[0\] \(g\): expected min"),
         ("model: m\nmonitor_gates: {id: g}\n", [], "monitor_gates: expected a list of gates"),
@@ -101,3 +106,14 @@ def test_bad_params_name_file_and_key(tmp_path, text, overrides, message):
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(SignoffError, match="no such params file"):
         load_params(tmp_path / "nope.yaml")
+
+
+def test_a_relative_path_given_with_p_is_relative_to_the_working_directory(tmp_path, monkeypatch):
+    params_dir, shell_dir = tmp_path / "params", tmp_path / "shell"
+    params_dir.mkdir()
+    shell_dir.mkdir()
+    path = write(params_dir / "p.yaml", "model: m\ndata: {path: train.csv, target: y}\n")
+    monkeypatch.chdir(shell_dir)
+    params = load_params(path, ["data.current_path=new.csv"])
+    assert params["data"]["current_path"] == str(shell_dir / "new.csv")  # as a shell user expects
+    assert params["data"]["path"] == str(params_dir / "train.csv")  # inside a params file: beside that file

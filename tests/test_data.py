@@ -96,3 +96,56 @@ def test_missing_or_unknown_data_file(tmp_path):
     (tmp_path / "d.xlsx").write_text("x")
     with pytest.raises(SignoffError, match="expected a .csv or .parquet"):
         data.read_table(tmp_path / "d.xlsx", params)
+
+
+def labelled(n=200, **columns):
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({"x": rng.normal(size=n), "group": rng.choice(["a", "b"], n), "y": np.arange(n) % 2, **columns})
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (labelled().head(0), r"no rows \(only a header: x, group, y\)"),
+        (labelled().assign(y=1), r"target column 'y' holds a single class \(1\) in all 200 rows"),
+        (labelled().assign(y=[1] * 195 + [0] * 5), r"only 5 rows of class 0"),
+        (labelled().assign(group=None), r"sensitive feature 'group' is missing in every row"),
+        (labelled()[["group", "y"]].assign(blank=np.nan), "no feature column left"),
+    ],
+)
+def test_data_no_model_can_learn_from_is_refused_naming_file_and_column(tmp_path, frame, message):
+    path, params = real(tmp_path, frame)
+    with pytest.raises(SignoffError, match=message) as caught:
+        data.load(params, 1, tmp_path / "cache")
+    assert str(path) in str(caught.value) and caught.value.exit_code == 2
+
+
+def test_all_missing_and_identifier_columns_are_dropped_with_a_warning(tmp_path):
+    frame = labelled(customer_id=[f"C{i:05d}" for i in range(200)], empty=np.nan, city=["x", "y"] * 100,
+                     serial=np.arange(200))
+    path, params = real(tmp_path, frame)
+    reference, _, warnings = data.prepared(params, 1, tmp_path / "cache")
+    assert "customer_id" not in reference and "empty" not in reference
+    assert {"city", "serial", "x"} <= set(reference.columns)  # a category, a number: kept
+    assert any("'customer_id' dropped" in w and "identifier" in w and str(path) in w for w in warnings)
+    assert any("'empty' dropped: every value is missing" in w for w in warnings)
+    assert data.prepared(params, 1, tmp_path / "cache")[2] == warnings  # the cached copy keeps them
+
+
+def test_current_data_must_hold_every_training_feature(tmp_path):
+    path, params = real(tmp_path, labelled(income=1.0, purpose="car"))
+    current = tmp_path / "current.csv"
+    labelled().drop(columns=["y"]).to_csv(current, index=False)
+    with pytest.raises(SignoffError, match=r"current.csv: current data lacks the training data's feature columns "
+                                           r"'income', 'purpose'"):
+        data.load({**params, "current_path": str(current)}, 1, tmp_path / "cache")
+    labelled(income=2.0, purpose="car", extra=3).drop(columns=["y"]).to_csv(current, index=False)
+    _, loaded = data.load({**params, "current_path": str(current)}, 1, tmp_path / "cache2")
+    assert "extra" in loaded  # a new column stays, for the EDA stage to report
+
+
+def test_a_directory_is_named_as_one(tmp_path):
+    params = {**DEFAULTS["data"], "target": "y", "sensitive_features": []}
+    (tmp_path / "folder.csv").mkdir()
+    with pytest.raises(SignoffError, match="folder.csv: is a directory; expected a CSV or Parquet file"):
+        data.read_table(tmp_path / "folder.csv", params)

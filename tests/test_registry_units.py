@@ -138,3 +138,20 @@ def test_an_altered_run_cannot_be_approved(tmp_path):
     with pytest.raises(SignoffError, match="params.yaml: modified") as caught:
         decisions.approve(decisions.Registry(None, "m", tmp_path), folder, "bob", "", [], 1, print)
     assert caught.value.exit_code == 2
+
+
+def test_evidence_names_mlflow_refuses_are_mapped_apart_and_reversibly():
+    from mlflow.utils.validation import _validate_metric_name, _validate_param_name
+
+    columns = ["annual income €", "ratio (%)", "<b>x</b>", "class", "Größe", "a/b", "debt::ratio", "../up", "x" * 300]
+    names = [f"eda.missing_rate.{c}" for c in columns] + ["validate.roc_auc"]
+    mapped = [registry.mlflow_name(n) for n in names]
+    for name in mapped:
+        _validate_metric_name(name)
+        _validate_param_name(name)
+    assert len(set(mapped)) == len(names)
+    assert registry.mlflow_name("validate.roc_auc") == "validate.roc_auc"  # valid names are left alone
+    assert registry.mlflow_name("eda.missing_rate.Größe") == "eda.missing_rate.Größe"
+    back = registry.renamed(names)
+    assert {back[m] for m in mapped if m in back} == set(names) - {"validate.roc_auc", "eda.missing_rate.Größe",
+                                                                   "eda.missing_rate.class"}

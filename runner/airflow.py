@@ -65,6 +65,7 @@ def begin(params_file: str, overrides: list[str], layout: dict[str, str], starte
     plan = pipeline.Layout(**{k: Path(v) for k, v in layout.items()})
     redactor = redact.from_environment()
     prepared = pipeline.prepare(Path(params_file), overrides, plan)
+    pipeline.preflight(prepared[0], plan)
     model = prepared[0]["model"]
     with lock.held(plan.output_root / model, f"airflow begin {params_file}", lock_wait, progress.line):
         started = pipeline.begin(prepared, Path(params_file), plan, started_by, redactor)
@@ -82,7 +83,7 @@ def run_stage(run_dir: str, name: str) -> None:
     """Execute one stage notebook into the run folder; a failed notebook fails the task (never retried here)."""
     started = pipeline.Started.load(Path(run_dir))
     stage = next(s for s in started.stages if s.name == name)
-    os.environ.update({"MLFLOW_TRACKING_URI": started.uri, **pipeline.KERNEL_ENV})  # the kernel inherits them
+    os.environ.update(pipeline.kernel_env(started.uri))  # the kernel inherits them
     supplied = started.supplied(lambda: _tracking(started))
     values = {k: _resolved(supplied.get(k, v)) for k, v in started.stage_params[name].items()}
     (Path(run_dir) / "notebooks").mkdir(exist_ok=True)

@@ -55,10 +55,11 @@ def start(output_root: Path, model: str) -> RunFolder:
 
 
 def finished_runs(model_dir: Path) -> list[Path]:
-    """The model's completed runs, oldest first."""
+    """The model's completed runs, oldest first: real folders only (a link could point anywhere)."""
     if not model_dir.is_dir():
         return []
-    return sorted(p for p in model_dir.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / MANIFEST).exists())
+    return sorted(p for p in model_dir.iterdir()
+                  if p.is_dir() and not p.is_symlink() and not p.name.startswith(".") and (p / MANIFEST).exists())
 
 
 def previous_run(model_dir: Path) -> Path | None:

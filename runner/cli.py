@@ -7,6 +7,7 @@ was held by another command for longer than --wait.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -17,9 +18,17 @@ from pathlib import Path
 
 import yaml
 
-from runner import config, decisions, monitor, pipeline, provenance, redact, registry, rerun, verify, workspace
+from runner import config, decisions, monitor, pipeline, provenance, redact, registry, rerun, stopping, verify, workspace
 from runner.errors import SignoffError
 from runner.progress import Progress
+
+
+OS_ERROR_ADVICE = {
+    errno.ENOSPC: "free space on that disk, then run again",
+    errno.EDQUOT: "free space within your disk quota, then run again",
+    errno.EROFS: "the file system is read-only: choose another --output-root",
+    errno.EACCES: "you may not write there: choose another --output-root or fix the permissions",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,9 +40,18 @@ def main(argv: list[str] | None = None) -> int:
     except SignoffError as exc:
         print(f"signoff: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except stopping.Stopped as exc:
+        where = f"; the run is archived at {exc.archived}" if exc.archived else "; no run was started"
+        print(f"signoff: {exc}{where}", file=sys.stderr)
+        return stopping.EXIT_CODE
     except KeyboardInterrupt:
         print("signoff: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # a full disk, a read-only folder: the user's to fix, so no traceback
+        print(f"signoff: error: {exc.filename or ''}{': ' if exc.filename else ''}{exc.strerror or exc}; "
+              f"{OS_ERROR_ADVICE.get(exc.errno, 'fix it and run again')} (a run that was under way stays in its "
+              "unfinished .tmp- folder, which `signoff verify` notes; nothing archived was changed)", file=sys.stderr)
+        return 2
     except Exception as exc:  # the CLI's last line: a message, and the traceback only on request
         print(f"signoff: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         if os.environ.get("SIGNOFF_DEBUG"):
@@ -215,7 +233,9 @@ def _layout(args: argparse.Namespace) -> pipeline.Layout:
 
 
 def _run(args: argparse.Namespace) -> int:
-    outcome = pipeline.run(args.params_file, args.overrides, _layout(args), args.jobs, _progress(), args.by, args.wait)
+    with stopping.handled():
+        outcome = pipeline.run(args.params_file, args.overrides, _layout(args), args.jobs, _progress(), args.by,
+                               args.wait)
     _print_outcome(outcome)
     return outcome.exit_code
 
@@ -232,8 +252,9 @@ def _print_outcome(outcome: pipeline.Outcome) -> None:
 
 
 def _monitor(args: argparse.Namespace) -> int:
-    outcome = monitor.monitor(args.params_file, args.overrides, args.current, args.labels, _layout(args), args.jobs,
-                              _progress(), args.by, args.wait)
+    with stopping.handled():
+        outcome = monitor.monitor(args.params_file, args.overrides, args.current, args.labels, _layout(args),
+                                  args.jobs, _progress(), args.by, args.wait)
     _print_verdict(outcome.verdict)
     for gate in outcome.verdict.get("not_evaluated", []):
         print(f"not evaluated: {gate['id']} ({gate['metric']}): {gate['why']}")
@@ -246,7 +267,8 @@ def _monitor(args: argparse.Namespace) -> int:
 
 
 def _rerun(args: argparse.Namespace) -> int:
-    outcome, comparison = rerun.rerun(args.run_dir, args.jobs, _progress(), args.by, args.wait, args.tolerance)
+    with stopping.handled():
+        outcome, comparison = rerun.rerun(args.run_dir, args.jobs, _progress(), args.by, args.wait, args.tolerance)
     _print_outcome(outcome)
     print(f"\nre-run of {args.run_dir.resolve().name}: {comparison.compared} evidence values compared "
           f"(tolerance {args.tolerance:g}); not compared, as they vary by nature: {', '.join(comparison.volatile) or 'none'}")
@@ -358,8 +380,8 @@ def _params(args: argparse.Namespace) -> int:
     return 0
 
 
-def _anchor(path: Path, tracking_uri: str | None) -> Callable[[str], str | None] | None:
-    """Where ledger heads are anchored: the given or configured store, else an embedded one if it exists."""
+def _kept(path: Path, tracking_uri: str | None) -> verify.Kept | None:
+    """What MLflow keeps about the archive: the given or configured store, else an embedded one if it exists."""
     root = path if (path / "mlflow.db").exists() else path.parent
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     if uri is None and (root / "mlflow.db").exists():
@@ -367,17 +389,20 @@ def _anchor(path: Path, tracking_uri: str | None) -> Callable[[str], str | None]
     if uri is None:
         return None
     client = registry.connect(uri)
-    return lambda model: registry.anchored_head(client, model)
+    return verify.Kept(head=lambda model: registry.anchored_head(client, model),
+                       ended_runs=lambda model: registry.ended_runs(client, model))
 
 
 def _verify(args: argparse.Namespace) -> int:
     path = args.path or workspace.project_root() / "outputs"
-    problems, runs = verify.verify(path, _anchor(path, args.tracking_uri), args.expect_head)
-    for problem in problems:
-        print(problem)
-    if not (path / "manifest.json").exists():
+    if path.is_dir() and not (path / "manifest.json").exists():
         for folder in verify.unfinished(path):
             print(f"note: {folder}: unfinished run (still being written, or its process was killed); not archived")
+        for note in verify.stale_lock_holders(path):
+            print(f"note: {note}")
+    problems, runs = verify.verify(path, _kept(path, args.tracking_uri), args.expect_head)
+    for problem in problems:
+        print(problem)
     if problems:
         print(f"NOT INTACT: {len(problems)} problems in {runs} runs under {path}")
         return 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import html
 import os
+import queue
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from papermill.exceptions import PapermillExecutionError
 
 import runner
+from runner import stopping
 
 
 class StageFailed(Exception):
@@ -58,20 +60,46 @@ def start_kernel(source: Path, cwd: Path, threads: int | None = None, env: dict[
                             transport_encryption="auto")
     # parallel kernels must not share IPython's SQLite history file
     run_sync(km.start_kernel)(cwd=str(cwd), env=env, extra_arguments=["--HistoryManager.hist_file=:memory:"])
+    stopping.register(km)
     client = km.client()
     client.start_channels()
     try:
         run_sync(client.wait_for_ready)(timeout=WARM_UP_TIMEOUT)
-        run_sync(client.execute_interactive)(
-            _import_code(imported_modules(nb)), silent=True, store_history=False, timeout=WARM_UP_TIMEOUT,
-            output_hook=lambda message: None,  # import-time chatter belongs to nobody's notebook
-        )
+        _run_silently(km, client, _import_code(imported_modules(nb)))
     except BaseException:
-        run_sync(km.shutdown_kernel)(now=True)
+        shutdown(km)
         raise
     finally:
         client.stop_channels()
     return km
+
+
+def shutdown(km: AsyncKernelManager) -> None:
+    """Shut a kernel down (if it still runs) and forget it."""
+    try:
+        if km.has_kernel:
+            run_sync(km.shutdown_kernel)(now=True)
+    finally:
+        stopping.unregister(km)
+
+
+def _run_silently(km: AsyncKernelManager, client: Any, code: str) -> None:
+    """Run ``code`` without a trace in the notebook (no execution count, no history; import-time chatter
+    belongs to nobody's notebook), checking every second that the kernel is still alive: a kernel
+    killed meanwhile (a stopped run) must not leave this thread waiting for a reply that never comes."""
+    msg_id = client.execute(code, silent=True, store_history=False)
+    deadline = time.monotonic() + WARM_UP_TIMEOUT
+    while True:
+        try:
+            reply = run_sync(client.get_shell_msg)(timeout=1)
+        except queue.Empty:
+            if not run_sync(km.is_alive)():
+                raise RuntimeError("the kernel died while loading the notebook's imports") from None
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the notebook's imports took longer than {WARM_UP_TIMEOUT} s") from None
+            continue
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return
 
 
 def imported_modules(nb: nbformat.NotebookNode) -> list[str]:
@@ -153,8 +181,8 @@ def run_notebook(
     except DeadKernelError:
         raise StageFailed("the kernel died (out of memory, or the process was killed)") from None
     finally:
-        if km is not None and km.has_kernel:
-            run_sync(km.shutdown_kernel)(now=True)
+        if km is not None:
+            shutdown(km)
 
 
 def mark(notebook: Path, stage: str, status: str, error: str | None) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from runner import (archive, config, data, evidence, gates, index, lock, paramcheck, pipeline, provenance, redact,
-                    registry, stages, workspace)
+                    registry, stages, stopping, workspace)
 from runner.errors import SignoffError
 from runner.progress import Progress
 from runner.schedule import execute, run_stages
@@ -40,12 +40,14 @@ def monitor(params_file: Path, overrides: list[str], current: Path, labels: bool
     params = config.load_params(params_file, overrides)
     if not params["monitor_gates"]:
         raise SignoffError(f"{params_file}: monitor_gates: none declared; a monitor needs gates to judge the champion by")
+    if current.is_dir():
+        raise SignoffError(f"{current}: is a directory; expected a CSV or Parquet file (--current)")
     if not current.is_file():
         raise SignoffError(f"{current}: no such data file (--current)")
     chosen = _stages(layout.notebooks, labels)
     model = params["model"]
     redactor = redact.from_environment()
-    uri = registry.tracking_uri(params["registry"], layout.output_root)
+    uri = pipeline.preflight(params, layout)
     with lock.held(layout.output_root / model, f"signoff monitor {params_file}", wait, progress.line):
         try:
             client = registry.connect(uri)
@@ -88,11 +90,12 @@ def monitor(params_file: Path, overrides: list[str], current: Path, labels: bool
                 facts["monitor.champion_version"] = version
                 facts["monitor.champion_age_days"] = _age_days(entry.creation_timestamp)
                 verdict = _judge(params["monitor_gates"], facts, started, progress)
-        final = pipeline.archive_run(folder, verdict, origin, redactor)
-        registry.version_tags(client, model, version, {"last_monitor": verdict["verdict"],
-                                                       "last_monitor_run": folder.run_id,
-                                                       "last_monitor_at": verdict["finished"]})
-        index.write(layout.output_root)
+        with stopping.deferred():  # a stop signal now lets the archive and the tags complete: a second or two
+            final = pipeline.archive_run(folder, verdict, origin, redactor)
+            registry.version_tags(client, model, version, {"last_monitor": verdict["verdict"],
+                                                           "last_monitor_run": folder.run_id,
+                                                           "last_monitor_at": verdict["finished"]})
+            index.write(layout.output_root)
     return pipeline.Outcome(verdict, final, f"champion version {version} tagged signoff.last_monitor={verdict['verdict']}")
 
 
@@ -133,7 +136,7 @@ def _observe(chosen: list[stages.Stage], stage_params: dict[str, dict[str, Any]]
              folder: archive.RunFolder, jobs: int, progress: Progress, uri: str) -> dict[str, Any]:
     supplied = {"run_dir": str(folder.temp), "previous_run": "", "champion_dir": "", "mlflow_run_id": ""}
     results = run_stages(chosen, stage_params, folder.temp, supplied, run_params["execution"], jobs, progress,
-                         env={"MLFLOW_TRACKING_URI": uri})
+                         env=pipeline.kernel_env(uri))
     facts = evidence.collect({r.name: folder.temp / r.notebook for r in results if r.notebook})
     facts["monitor.stages"] = [r.__dict__ for r in results]
     return facts

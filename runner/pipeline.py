@@ -23,6 +23,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import (archive, checklist, config, data, decisions, evidence, gates, index, lock, model_card, paramcheck,
-                    provenance, redact, registry, render, stages, workspace)
+                    provenance, redact, registry, render, stages, stopping, workspace)
 from runner.errors import SignoffError
 from runner.progress import Progress
 from runner.schedule import StageResult, execute, run_stages
@@ -66,6 +67,26 @@ def prepare(params_file: Path, overrides: list[str], layout: Layout) -> tuple[di
             raise SignoffError(f"{layout.templates / name}: missing template")
     checklist.check_attestations(checklist.load(layout.templates / "checklist.yaml"), params["checklist"], params_file)
     return params, found, paramcheck.stage_parameters(found, params, params_file)
+
+
+def preflight(params: dict[str, Any], layout: Layout) -> str:
+    """What a run writes to and tracks in must be usable before the model's lock or any folder exists:
+    the output root a writable folder, the MLflow store one that opens.  Returns the tracking URI."""
+    root = layout.output_root
+    if root.exists() and not root.is_dir():
+        raise SignoffError(f"{root}: the output root is a file; expected a folder (--output-root)")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root, prefix=".signoff-write-check-") as probe:
+            probe.write(b"signoff")
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as exc:
+        raise SignoffError(f"{root}: cannot write to the output root: {exc.strerror}; choose another with "
+                           "--output-root, or make it writable") from None
+    uri = registry.tracking_uri(params["registry"], root)
+    registry.check_store(uri)
+    return uri
 
 
 @dataclass(frozen=True)
@@ -113,7 +134,11 @@ class Started:
 
 
 STARTED = "started.json"
-KERNEL_ENV = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", "MLFLOW_LOGGING_LEVEL": "WARNING"}
+
+
+def kernel_env(uri: str) -> dict[str, str]:
+    """What stage kernels add to their environment: the store, and MLflow's quiet, bounded defaults."""
+    return {"MLFLOW_TRACKING_URI": uri, **{k: os.environ.get(k, v) for k, v in registry.MLFLOW_DEFAULTS.items()}}
 
 
 def run(params_file: Path, overrides: list[str], layout: Layout, jobs: int, progress: Progress,
@@ -121,21 +146,22 @@ def run(params_file: Path, overrides: list[str], layout: Layout, jobs: int, prog
     """One run of a params file; with ``rerun_of``, a re-run of that archived run (champion pinned, never released)."""
     redactor = _redactor(progress)
     prepared = prepare(params_file, overrides, layout)  # bad input stops here, before anything is written
+    preflight(prepared[0], layout)
     model = prepared[0]["model"]
     with lock.held(layout.output_root / model, f"signoff run {params_file}", wait, progress.line):
         started = begin(prepared, params_file, layout, started_by, redactor, rerun_of)
         with progress.recording(started.folder.temp / "run.log"):
             progress.line(f"run {started.folder.run_id} of model {model}: {len(started.stages)} stages, {jobs} at a time")
-            with archived_on_crash(started, redactor):
-                with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow") as background:
-                    # MLflow's import, the store and the champion's download overlap with the first stages;
-                    # only the stages that declare champion_dir or mlflow_run_id wait for them
-                    opening = background.submit(started.open_tracking)
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow") as background:
+                # MLflow's import, the store and the champion's download overlap with the first stages;
+                # only the stages that declare champion_dir or mlflow_run_id wait for them
+                opening = background.submit(started.open_tracking)
+                with archived_on_crash(started, redactor, opening):
                     results = run_stages(started.stages, started.stage_params, started.folder.temp,
                                          started.supplied(opening.result), started.params["execution"], jobs, progress,
-                                         env={"MLFLOW_TRACKING_URI": started.uri, **KERNEL_ENV})
+                                         env=kernel_env(started.uri))
                     tracking, tracking_error = _opened(opening)
-                verdict, facts = conclude(started, results, tracking, tracking_error, progress)
+                    verdict, facts = conclude(started, results, tracking, tracking_error, progress)
         return finish(started, verdict, facts, tracking, redactor)
 
 
@@ -201,13 +227,23 @@ def conclude(started: Started, results: list[StageResult], tracking: registry.Tr
 
 def finish(started: Started, verdict: dict[str, Any], facts: dict[str, Any], tracking: registry.Tracking | None,
            redactor: redact.Redactor) -> Outcome:
-    """Archive the run, then track it in MLflow and release it; the caller holds the model's lock."""
-    final = archive_run(started.folder, verdict, started.origin, redactor)
-    release = f"not registered: {verdict.get('registry_error')}"
-    if tracking is not None:
-        release = _release(tracking, started.params, verdict, facts, final, started.layout.output_root,
-                           started.origin, redactor)
-    index.write(started.layout.output_root)
+    """Archive the run, then track it in MLflow and release it; the caller holds the model's lock.
+
+    A stop signal here lets the archive complete; it then ends the MLflow run as killed instead of
+    releasing (a signal during the release lets the release complete: it is never left half done)."""
+    with stopping.deferred():
+        final = archive_run(started.folder, verdict, started.origin, redactor)
+        if stopping.requested():
+            _end_tracking(tracking, "KILLED")
+            index.write(started.layout.output_root)
+            stop = stopping.Stopped(stopping.requested())
+            stop.archived = final
+            raise stop
+        release = f"not registered: {verdict.get('registry_error')}"
+        if tracking is not None:
+            release = _release(tracking, started.params, verdict, facts, final, started.layout.output_root,
+                               started.origin, redactor)
+        index.write(started.layout.output_root)
     return Outcome(verdict, final, release)
 
 
@@ -229,19 +265,39 @@ def archive_run(folder: archive.RunFolder, verdict: dict[str, Any], origin: dict
 
 
 @contextmanager
-def archived_on_crash(started: Started, redactor: redact.Redactor) -> Iterator[None]:
-    """A run that dies inside Signoff (or is interrupted) is archived too, as ERROR, with what stopped it."""
+def archived_on_crash(started: Started, redactor: redact.Redactor, opening: Future | None = None) -> Iterator[None]:
+    """A run that dies inside Signoff or is stopped by a signal is archived too, as ERROR, with what stopped
+    it and the stages' results as far as they are known; its MLflow run (``opening``) is ended as failed
+    or killed."""
     try:
         yield
     except BaseException as exc:
-        what = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
-        verdict = {**started.about, "verdict": "ERROR", "gates": [], "stages": [], "error": f"the run stopped: {what}"}
-        write_verdict(started.folder.temp, verdict)
-        final = archive_run(started.folder, verdict, started.origin, redactor)
-        index.write(started.layout.output_root)
+        stopped = isinstance(exc, (stopping.Stopped, KeyboardInterrupt))
+        what = str(exc) if isinstance(exc, stopping.Stopped) else "interrupted" if stopped else f"{type(exc).__name__}: {exc}"
+        results = getattr(exc, "results", None) or []
+        verdict = {**started.about, "verdict": "ERROR", "gates": [], "stages": [r.__dict__ for r in results],
+                   "error": f"the run stopped: {what}"}
+        with stopping.deferred():
+            write_verdict(started.folder.temp, verdict)
+            final = archive_run(started.folder, verdict, started.origin, redactor)
+            index.write(started.layout.output_root)
+            if opening is not None:
+                _end_tracking(_opened(opening)[0], "KILLED" if stopped else "FAILED")
         if isinstance(exc, Exception):
             raise SignoffError(f"{exc} (the run is archived as ERROR at {final})") from exc
+        if isinstance(exc, stopping.Stopped):
+            exc.archived = final
         raise
+
+
+def _end_tracking(tracking: registry.Tracking | None, status: str) -> None:
+    """End the MLflow run of a run that will not be released; MLflow being unreachable changes nothing here."""
+    if tracking is None:
+        return
+    try:
+        registry.end_run(tracking.client, tracking.mlflow_run, status)
+    except Exception:  # the run is archived; the MLflow run stays open, which `signoff list` does not need
+        pass
 
 
 def _recorded_champion(run_dir: Path) -> str:

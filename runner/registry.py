@@ -18,18 +18,33 @@ import os
 import posixpath
 import re
 import sqlite3
+import sys
 import time
+import urllib.error
+import urllib.request
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 from runner import archive, redact
 from runner.errors import SignoffError
 
+SERVER_TIMEOUT = 10.0  # seconds a tracking server has to answer before a run starts
+# MLflow's defaults retry a dead server for minutes (7 retries, backoff factor 2, 120 s per request):
+# a run that loses its server fails in about a minute instead, unless these are set otherwise.
+MLFLOW_DEFAULTS = {
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", "MLFLOW_LOGGING_LEVEL": "WARNING",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+}
 CHAMPION = "champion"
 CURRENT_CHAMPION = "@champion"  # compare with whichever version holds the alias when the run starts
 CHALLENGER = "challenger"
 TAG = "signoff."  # prefix of every tag Signoff writes
+ARCHIVED_TAG = f"{TAG}archived"  # on an MLflow run: its Signoff run was archived
 PARAM_VALUE_LIMIT = 6000  # MLflow refuses longer param values
 NAME_LIMIT = 250  # MLflow's longest metric or param name
 NAMES_FILE = "mlflow_names.json"  # in a run folder: MLflow name -> evidence or param name, for the names that differ
@@ -47,22 +62,91 @@ def embedded_uri(output_root: Path) -> str:
     return f"sqlite:///{(output_root / 'mlflow.db').resolve()}"
 
 
+def check_store(uri: str) -> None:
+    """Refuse, in seconds and before any stage runs, a store that cannot be opened: a local file that is
+    not an SQLite database, or a tracking server that does not answer within :data:`SERVER_TIMEOUT`."""
+    if uri.startswith("sqlite:///"):
+        path = Path(uri.removeprefix("sqlite:///"))
+        if path.is_dir():
+            raise SignoffError(f"MLflow store {path}: is a directory, expected an SQLite file (registry.tracking_uri)")
+        if path.exists():
+            try:
+                with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
+                    db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.DatabaseError as exc:
+                raise SignoffError(f"MLflow store {path}: cannot be opened ({exc}); if it is not your store, move it "
+                                   "away and the next run creates a new one, else restore it from a backup") from None
+    elif uri.startswith(("http://", "https://")):
+        try:
+            urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=SERVER_TIMEOUT).close()
+        except urllib.error.HTTPError:
+            return  # it answered; what it thinks of us shows when the run is tracked
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise SignoffError(f"MLflow tracking server {redact.redact_uri(uri)} did not answer within "
+                               f"{SERVER_TIMEOUT:g} s ({reason}); check registry.tracking_uri or "
+                               "MLFLOW_TRACKING_URI, and that the server is up") from None
+
+
 def connect(uri: str) -> Any:
-    """An MlflowClient on ``uri``; a local SQLite store is switched to WAL so readers never block writers."""
-    # read by MLflow when it is imported: no progress bars, no INFO lines about its database
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    """An MlflowClient on ``uri``; a local SQLite store is created or repaired first, once, under a lock."""
+    for name, value in MLFLOW_DEFAULTS.items():  # read by MLflow when it is imported
+        os.environ.setdefault(name, value)
     import mlflow
     from mlflow import MlflowClient
 
     if uri.startswith("sqlite:///"):
-        path = Path(uri.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with sqlite3.connect(path, timeout=30) as db:
-            db.execute("PRAGMA journal_mode=WAL")
+        _ready_store(Path(uri.removeprefix("sqlite:///")))
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _ready_store(path: Path) -> None:
+    """Create the embedded store, or repair one a killed process left half made, serialized across processes.
+
+    MLflow creates its tables and runs its migrations when a store is first opened, which is not safe
+    for two processes at once, and a process killed meanwhile leaves a store that no later run can open.
+    So the store is built under another name and renamed into place; an existing store that MLflow
+    cannot open is set aside and rebuilt if it holds no run or model, and otherwise reported.
+    """
+    from mlflow import MlflowClient
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(path.with_name(f".{path.name}.lock")):
+        if path.exists():
+            try:
+                MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments(max_results=1)
+                return
+            except Exception as exc:
+                if _holds_data(path):
+                    raise SignoffError(
+                        f"MLflow store {path} cannot be opened ({type(exc).__name__}: {str(exc).splitlines()[0]}); it "
+                        f"holds runs or models, so Signoff leaves it alone: back it up (cp {path} {path}.bak), then "
+                        f"run `mlflow db upgrade sqlite:///{path}`") from None
+                aside = path.with_name(f"{path.name}.broken-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+                os.replace(path, aside)
+                print(f"signoff: warning: MLflow store {path} was left half made ({type(exc).__name__}) and held no "
+                      f"run or model: set aside as {aside.name}, a new one is made", file=sys.stderr)
+        building = path.with_name(f".{path.name}.building-{os.getpid()}")
+        building.unlink(missing_ok=True)
+        MlflowClient(tracking_uri=f"sqlite:///{building}").search_experiments(max_results=1)
+        os.replace(building, path)  # a rollback-journal database is whole in its one file once committed
+    with closing(sqlite3.connect(path, timeout=30)) as db:
+        db.execute("PRAGMA journal_mode=WAL")  # readers never block writers
+
+
+def _holds_data(path: Path) -> bool:
+    """Whether a store someone could miss holds anything: a run, a registered model, an experiment of its own."""
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            counts = [db.execute(query).fetchone()[0] for table, query in (
+                ("runs", "SELECT count(*) FROM runs"), ("registered_models", "SELECT count(*) FROM registered_models"),
+                ("experiments", "SELECT count(*) FROM experiments WHERE experiment_id != 0")) if table in tables]
+    except sqlite3.DatabaseError:
+        return True  # cannot tell: assume it matters
+    return any(counts)
 
 
 def experiment(client: Any, model: str, output_root: Path) -> str:
@@ -134,7 +218,14 @@ def log_run(client: Any, mlflow_run: str, params: dict[str, Any], facts: dict[st
 
 
 def finish_run(client: Any, mlflow_run: str, verdict: str) -> None:
-    client.set_terminated(mlflow_run, "FINISHED" if verdict in ("PASS", "WARN") else "FAILED")
+    end_run(client, mlflow_run, "FINISHED" if verdict in ("PASS", "WARN") else "FAILED")
+
+
+def end_run(client: Any, mlflow_run: str, status: str) -> None:
+    """FINISHED, FAILED or KILLED (a run stopped by a signal); called once the run is archived, which
+    tag ``signoff.archived`` records (the infra stage's model logging may have ended the run before)."""
+    client.set_tag(mlflow_run, ARCHIVED_TAG, "true")
+    client.set_terminated(mlflow_run, status)
 
 
 def flatten_params(params: dict[str, Any], prefix: str = "") -> dict[str, str]:
@@ -203,6 +294,21 @@ def anchored_head(client: Any, model: str) -> str | None:
         return client.get_registered_model(model).tags.get(f"{TAG}ledger_head")
     except MlflowException:
         return None
+
+
+def ended_runs(client: Any, model: str) -> set[str]:
+    """Signoff run ids whose MLflow run Signoff ended, which it does once the run is archived."""
+    found = client.get_experiment_by_name(model)
+    if found is None:
+        return set()
+    ids, token = set(), None
+    while True:
+        page = client.search_runs([found.experiment_id], max_results=1000, page_token=token)
+        ids |= {r.data.tags[f"{TAG}run_id"] for r in page
+                if r.data.tags.get(ARCHIVED_TAG) == "true" and f"{TAG}run_id" in r.data.tags}
+        token = page.token
+        if not token:
+            return ids
 
 
 def register(client: Any, model: str, model_uri: str, mlflow_run: str, tags: dict[str, str]) -> str:

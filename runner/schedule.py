@@ -19,9 +19,9 @@ from typing import Any
 
 import nbformat
 from jupyter_client.manager import AsyncKernelManager
-from jupyter_core.utils import run_sync
 
-from runner.execute import StageFailed, mark, run_notebook, start_kernel
+from runner import stopping
+from runner.execute import StageFailed, mark, run_notebook, shutdown, start_kernel
 from runner.progress import Progress
 from runner.stages import Stage
 
@@ -83,8 +83,15 @@ def run_stages(
             finished={stage.name: threading.Event() for stage in stages},
             results={},
         )
-        for future in [pool.submit(_stage, stage, parameters[stage.name], plan) for stage in stages]:
-            future.result()
+        futures = [pool.submit(_stage, stage, parameters[stage.name], plan) for stage in stages]
+        try:
+            for future in futures:
+                future.result()
+        except stopping.Stopped as stop:
+            for future in futures:  # quick: their kernels are dead, and nothing new starts
+                future.result()
+            stop.results = [plan.results[stage.name] for stage in stages]
+            raise
     return [plan.results[stage.name] for stage in stages]
 
 
@@ -107,6 +114,10 @@ def _stage(stage: Stage, parameters: dict[str, Any], plan: _Plan) -> None:
             plan.progress.finished(stage.name, "failed", 0.0, f"could not start: {exc}")
             return
         with plan.slots:
+            if stopping.requested():
+                plan.results[stage.name] = StageResult(stage.name, "skipped", 0.0,
+                                                       f"not started: {stopping.requested()} stopped the run", None)
+                return
             output = plan.run_dir / "notebooks" / f"{stage.name}.ipynb"
             plan.results[stage.name] = execute(
                 stage.name, stage.path, output, values, plan.run_dir, plan.execution, plan.progress, km
@@ -114,7 +125,7 @@ def _stage(stage: Stage, parameters: dict[str, Any], plan: _Plan) -> None:
             km = None  # run_notebook shut it down
     finally:
         if km is not None:
-            run_sync(km.shutdown_kernel)(now=True)
+            shutdown(km)
         plan.finished[stage.name].set()
 
 
@@ -133,6 +144,8 @@ def _warm_kernel(stage: Stage, run_dir: Path, jobs: int, env: dict[str, str], pr
     """A warm kernel with its share of the cores.  Start-up is retried (a port taken meanwhile,
     a slow file system); the notebook itself is never run twice."""
     for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+        if stopping.requested():
+            raise RuntimeError(f"not started: {stopping.requested()} stopped the run")
         try:
             return start_kernel(stage.path, run_dir, threads=max(1, (os.cpu_count() or 1) // max(1, jobs)), env=env)
         except Exception as exc:
@@ -171,6 +184,8 @@ def execute(
         )
     except StageFailed as exc:
         status, error = "failed", str(exc)
+        if stopping.requested():  # its kernel was shut down because the run was stopped
+            error = f"interrupted: {stopping.requested()} stopped the run"
     except Exception as exc:  # a kernel that cannot start, an unreadable notebook: still this notebook's failure
         status, error = "failed", f"could not execute: {type(exc).__name__}: {exc}"
     seconds = time.monotonic() - start

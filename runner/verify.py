@@ -6,25 +6,40 @@ size and no file was added; a model's runs are chained when each manifest's
 appended later (a run's ``decisions.jsonl``, the model's ``ledger.jsonl``) are
 checked line by line through their own hash chain.  A chain cannot reveal its own
 truncation, so the ledger's last hash is also compared with the anchor kept outside
-the archive (a tag in MLflow) and, when given, with a head the auditor noted.
+the archive (a tag in MLflow) and, when given, with a head the auditor noted; and
+the newest run, which no later run links to, must exist wherever the ledger or MLflow
+recorded it.  Finished runs are real folders of real files: a symbolic link is
+reported, never followed (it could point anywhere, and its target could change).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 from runner import journal
 from runner.archive import DECISIONS, LEDGER, MANIFEST, RENDERS, TEMP_PREFIX, core_sha256, finished_runs, sha256_file
 from runner.errors import SignoffError
 
 
-def verify(path: Path, anchor: Callable[[str], str | None] | None = None,
-           expect_head: str | None = None) -> tuple[list[str], int]:
+@dataclass(frozen=True)
+class Kept:
+    """What MLflow keeps about a model's archive: the ledger's head, and the Signoff runs whose MLflow
+    run was ended (which Signoff does only once the run is archived)."""
+
+    head: Callable[[str], str | None]
+    ended_runs: Callable[[str], set[str]]
+
+
+def verify(path: Path, kept: Kept | None = None, expect_head: str | None = None) -> tuple[list[str], int]:
     """Problems found under ``path`` (a run, a model folder or the output root) and how many runs were checked.
 
-    ``anchor(model)``: the ledger head kept outside the archive; ``expect_head``: a head noted earlier.
+    ``kept``: what MLflow recorded; ``expect_head``: a ledger head noted at an earlier audit.
     """
     if not path.is_dir():
         raise SignoffError(f"{path}: no such folder (expected a run folder, a model folder or the output root)")
@@ -36,7 +51,8 @@ def verify(path: Path, anchor: Callable[[str], str | None] | None = None,
     problems: list[str] = []
     runs = 0
     for model in models:
-        problems += check_chain(model) + check_ledger(model, anchor, expect_head)
+        problems += check_links(model) + check_chain(model) + check_ledger(model, kept, expect_head)
+        problems += check_recorded_runs(model, kept)
         for run in finished_runs(model):
             problems += check_run(run)
             runs += 1
@@ -44,7 +60,29 @@ def verify(path: Path, anchor: Callable[[str], str | None] | None = None,
 
 
 def _is_model(folder: Path) -> bool:
-    return any((run / MANIFEST).exists() for run in folder.iterdir() if run.is_dir())
+    return (folder / LEDGER).is_file() or any((run / MANIFEST).exists() for run in folder.iterdir() if run.is_dir())
+
+
+def check_links(model: Path) -> list[str]:
+    """Symbolic links anywhere in a model's folder, each named and none followed."""
+    found = []
+    for top, folders, files in os.walk(model):  # never descends into a linked folder
+        for name in sorted([*folders, *files]):
+            path = Path(top) / name
+            if path.is_symlink():
+                found.append(f"{path}: a symbolic link (to {os.readlink(path)}); archived runs are real folders of "
+                             "real files, and verify does not follow links out of the archive")
+    return found
+
+
+def check_recorded_runs(model: Path, kept: Kept | None) -> list[str]:
+    """Every run the ledger or MLflow knows was archived must still be there: the newest run has no
+    later run whose chain link would reveal its removal."""
+    present = {run.name for run in finished_runs(model)}
+    in_ledger = {e["run_id"] for e in journal.read(model / LEDGER) if e.get("run_id")}
+    in_mlflow = kept.ended_runs(model.name) if kept is not None else set()
+    return [f"{model / run_id}: missing; the {'ledger' if run_id in in_ledger else 'MLflow store'} records this "
+            "run as archived" for run_id in sorted((in_ledger | in_mlflow) - present)]
 
 
 def check_run(run: Path) -> list[str]:
@@ -60,7 +98,9 @@ def check_run(run: Path) -> list[str]:
                         "(and the reports' banners show)")
     for name, recorded in sorted(listed.items()):
         path = run / name
-        if not path.is_file():
+        if _through_link(run, path):
+            problems.append(f"{path}: a symbolic link, not the archived file (not followed)")
+        elif not path.is_file():
             problems.append(f"{path}: missing")
         elif path.stat().st_size != recorded["size"] or sha256_file(path) != recorded["sha256"]:
             problems.append(f"{path}: modified (sha256 differs from the manifest)")
@@ -76,20 +116,26 @@ def check_run(run: Path) -> list[str]:
     return problems + [f"{run / name}: added after the run (not in the manifest or a decision)" for name in sorted(added)]
 
 
+def _through_link(run: Path, path: Path) -> bool:
+    """Whether ``path``, or a folder between it and ``run``, is a symbolic link."""
+    parts = path.relative_to(run).parts
+    return any(run.joinpath(*parts[:end]).is_symlink() for end in range(1, len(parts) + 1))
+
+
 def _decided_files(run: Path) -> dict[str, str]:
     """Files a decision added to the run (a model card naming it), with their recorded sha256."""
     return {name: sha256 for entry in journal.read(run / DECISIONS) for name, sha256 in entry.get("files", {}).items()}
 
 
-def check_ledger(model: Path, anchor: Callable[[str], str | None] | None, expect_head: str | None) -> list[str]:
+def check_ledger(model: Path, kept: Kept | None, expect_head: str | None) -> list[str]:
     ledger = model / LEDGER
     problems = journal.problems(ledger)
     head = journal.head(ledger)
     if expect_head is not None and head != expect_head:
         problems.append(f"{ledger}: head {head or 'none'} is not the expected {expect_head}")
-    if anchor is not None and (kept := anchor(model.name)) != head:
+    if kept is not None and (anchored := kept.head(model.name)) != head:
         problems.append(f"{ledger}: head {(head or 'none')[:12]} does not match the anchor kept in MLflow "
-                        f"({(kept or 'none')[:12]}): lines were removed or the ledger was replaced")
+                        f"({(anchored or 'none')[:12]}): lines were removed or the ledger was replaced")
     return problems
 
 
@@ -109,6 +155,24 @@ def check_chain(model: Path) -> list[str]:
                             f"but the run before it has manifest sha256 {expected or 'none (first run)'}")
         expected = sha256_file(run / MANIFEST)
     return problems
+
+
+def stale_lock_holders(path: Path) -> list[str]:
+    """``.lock.holder`` files whose lock nobody holds: left by a command that was killed.  Harmless (the
+    next command overwrites it), so they are noted, not counted as problems."""
+    notes = []
+    models = [path] if _is_model(path) else [p for p in path.iterdir() if p.is_dir() and not p.is_symlink()]
+    for model in models:
+        holder = model / ".lock.holder"
+        if not holder.is_file():
+            continue
+        try:
+            with FileLock(model / ".lock", timeout=0):
+                notes.append(f"{holder}: left by a command that was killed ({holder.read_text(encoding='utf-8')}); "
+                             "nobody holds the lock, the file can be deleted")
+        except Timeout:
+            continue  # a command is running now
+    return notes
 
 
 def unfinished(path: Path) -> list[Path]:

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runner import fairness
+from runner import fairness, gates
 
 # Ten people, two groups. Scores are chosen so that at threshold 0.5:
 #   group a (6 rows): y = 1 1 1 0 0 0, decided 1 1 0 1 0 0 -> selection 3/6, TPR 2/3, FPR 1/3
@@ -39,7 +39,16 @@ def test_small_groups_are_left_out_and_named():
     figures = fairness.disparities(Y, SCORE, 0.5, groups, min_group_size=3)
     assert figures["excluded_groups"] == ["c"] and figures["groups_compared"] == 2
     only_big = fairness.disparities(Y, SCORE, 0.5, groups, min_group_size=5)
-    assert only_big == {"excluded_groups": ["b", "c"], "groups_compared": 1}
+    assert only_big == {"excluded_groups": ["b", "c"], "groups_compared": 1,
+                        "not_applicable": "1 of 3 groups have at least min_group_size=5 test rows: "
+                                          "no disparity can be measured"}
+    single = fairness.disparities(Y, SCORE, 0.5, pd.Series(["F"] * len(Y)), min_group_size=3)
+    assert single["not_applicable"] == "a single group ('F') in the test rows: there is nothing to compare it with"
+    gate = {"id": "parity", "metric": "fairness.sex.disparate_impact_ratio", "min": 0.8}
+    (checked,) = gates.evaluate([gate], {f"fairness.sex.{k}": v for k, v in single.items()})
+    assert checked["status"] == "missing"  # fail closed, and the gate says why
+    assert checked["message"].endswith("not applicable: a single group ('F') in the test rows: there is nothing to "
+                                       "compare it with")
     assert len(fairness.group_table(Y, SCORE, 0.5, groups)) == 3  # the table still shows every group
 
 

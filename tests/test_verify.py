@@ -5,7 +5,7 @@ import pytest
 from runner import archive, journal
 from runner.cli import main
 from runner.errors import SignoffError
-from runner.verify import verify
+from runner.verify import Kept, verify
 
 
 def make_run(root, model="m", text="evidence"):
@@ -17,6 +17,11 @@ def make_run(root, model="m", text="evidence"):
     (folder.temp / "html").mkdir()
     (folder.temp / "html" / "report.html").write_text(f"<p>manifest {sealed['sha256']}</p>")
     return archive.finalize(folder, sealed)
+
+
+def anchored(head, ended=()):
+    """What MLflow would keep: a ledger head, and the runs whose MLflow run was ended."""
+    return Kept(head=lambda model: head, ended_runs=lambda model: set(ended))
 
 
 def writable(path):
@@ -83,10 +88,10 @@ def test_a_truncated_ledger_is_caught_by_its_anchor_or_an_expected_head(tmp_path
     ledger = tmp_path / "m" / archive.LEDGER
     for event in ("run finished", "registered", "approved"):
         kept = journal.append(ledger, {"event": event})
-    assert verify(tmp_path, anchor=lambda model: kept, expect_head=kept) == ([], 1)
+    assert verify(tmp_path, anchored(kept), expect_head=kept) == ([], 1)
     ledger.write_text("".join(ledger.read_text().splitlines(keepends=True)[:-1]))  # drop the last decision
     assert journal.problems(ledger) == []  # the chain that is left is still a valid chain
-    problems, _ = verify(tmp_path, anchor=lambda model: kept)
+    problems, _ = verify(tmp_path, anchored(kept))
     assert len(problems) == 1 and "does not match the anchor kept in MLflow" in problems[0]
     problems, _ = verify(tmp_path, expect_head=kept)
     assert len(problems) == 1 and f"is not the expected {kept}" in problems[0]
@@ -101,3 +106,53 @@ def test_an_edited_manifest_no_longer_matches_the_hash_its_reports_show(tmp_path
     problems, _ = verify(run)
     assert problems == [f"{run / 'manifest.json'}: its file list does not hash to the sha256 it records "
                         "(and the reports' banners show)"]
+
+
+def test_the_newest_run_deleted_is_caught_by_the_ledger_or_mlflow(tmp_path, capsys):
+    runs = [make_run(tmp_path, text=str(i)) for i in range(2)]
+    ledger = tmp_path / "m" / archive.LEDGER
+    for run in runs:
+        head = journal.append(ledger, {"event": "run finished", "run_id": run.name})
+    assert verify(tmp_path, anchored(head, [r.name for r in runs])) == ([], 2)
+    for path in sorted(runs[1].rglob("*"), reverse=True):  # the newest: no later run links to it
+        path.unlink() if path.is_file() else path.rmdir()
+    runs[1].rmdir()
+    problems, _ = verify(tmp_path)
+    assert problems == [f"{runs[1]}: missing; the ledger records this run as archived"]
+    crashed = make_run(tmp_path, text="crashed")  # a crash-archived run: in MLflow, not in the ledger
+    kept = anchored(head, [runs[0].name, crashed.name])
+    for path in sorted(crashed.rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    crashed.rmdir()
+    problems, _ = verify(tmp_path, kept)
+    assert f"{crashed}: missing; the MLflow store records this run as archived" in problems
+
+
+def test_links_in_the_archive_are_reported_and_never_followed(tmp_path):
+    runs = [make_run(tmp_path, text=str(i)) for i in range(3)]
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    copy = outside / "eda.ipynb"
+    copy.write_text("0")  # the same bytes: a hash check through the link would pass
+    target = writable(runs[0] / "notebooks" / "eda.ipynb")
+    runs[0].joinpath("notebooks").chmod(0o750)
+    target.unlink()
+    target.symlink_to(copy)
+    problems, _ = verify(tmp_path)
+    assert any(p.startswith(f"{target}: a symbolic link") for p in problems)
+    assert verify(runs[0])[0] == [f"{target}: a symbolic link, not the archived file (not followed)"]
+    moved = tmp_path / "moved"
+    runs[2].rename(moved)  # the newest run replaced by a link to a copy somewhere else
+    runs[2].symlink_to(moved)
+    journal.append(tmp_path / "m" / archive.LEDGER, {"event": "run finished", "run_id": runs[2].name})
+    problems, _ = verify(tmp_path / "m")
+    assert any(p.startswith(f"{runs[2]}: a symbolic link (to {moved})") for p in problems)
+    assert f"{runs[2]}: missing; the ledger records this run as archived" in problems
+
+
+def test_a_lock_holder_left_by_a_dead_command_is_noted_not_failed(tmp_path, capsys):
+    make_run(tmp_path)
+    (tmp_path / "m" / ".lock.holder").write_text('{"pid": 999999, "host": "h", "purpose": "signoff run", "since": "x"}')
+    assert main(["verify", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "note:" in out and ".lock.holder: left by a command that was killed" in out and "intact: 1 runs" in out

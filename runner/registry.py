@@ -125,7 +125,10 @@ def _ready_store(path: Path) -> None:
                         f"holds runs or models, so Signoff leaves it alone: back it up (cp {path} {path}.bak), then "
                         f"run `mlflow db upgrade sqlite:///{path}`") from None
                 aside = path.with_name(f"{path.name}.broken-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
-                os.replace(path, aside)
+                _forget_engines(f"sqlite:///{path}")
+                for suffix in ("", "-wal", "-shm"):  # WAL mode: the database is the three files together
+                    if path.with_name(path.name + suffix).exists():
+                        os.replace(path.with_name(path.name + suffix), aside.with_name(aside.name + suffix))
                 print(f"signoff: warning: MLflow store {path} was left half made ({type(exc).__name__}) and held no "
                       f"run or model: set aside as {aside.name}, a new one is made", file=sys.stderr)
         building = path.with_name(f".{path.name}.building-{os.getpid()}")
@@ -134,6 +137,19 @@ def _ready_store(path: Path) -> None:
         os.replace(building, path)  # a rollback-journal database is whole in its one file once committed
     with closing(sqlite3.connect(path, timeout=30)) as db:
         db.execute("PRAGMA journal_mode=WAL")  # readers never block writers
+
+
+def _forget_engines(uri: str) -> None:
+    """MLflow keeps one SQLAlchemy engine per store URI for the life of the process (a private cache of its
+    SqlAlchemyStore classes); after the file behind ``uri`` is replaced, the old engine would still open
+    the old file."""
+    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
+
+    for store in (TrackingStore, RegistryStore):
+        engine = getattr(store, "_engine_map", {}).pop(uri, None)
+        if engine is not None:
+            engine.dispose()
 
 
 def _holds_data(path: Path) -> bool:

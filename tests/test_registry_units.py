@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import socket
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -155,3 +158,63 @@ def test_evidence_names_mlflow_refuses_are_mapped_apart_and_reversibly():
     back = registry.renamed(names)
     assert {back[m] for m in mapped if m in back} == set(names) - {"validate.roc_auc", "eda.missing_rate.Größe",
                                                                    "eda.missing_rate.class"}
+
+
+@pytest.fixture
+def own_store(tmp_path, monkeypatch):
+    """An embedded store of the test's own; MLflow's process-wide URIs are put back afterwards."""
+    import mlflow.tracking._model_registry.utils as registry_utils
+    import mlflow.tracking._tracking_service.utils as tracking_utils
+
+    monkeypatch.setattr(tracking_utils, "_tracking_uri", tracking_utils._tracking_uri)
+    monkeypatch.setattr(registry_utils, "_registry_uri", registry_utils._registry_uri)
+    return tmp_path / "mlflow.db"
+
+
+def _half_migrated(path):
+    """What a process killed while MLflow migrated the store leaves: an older schema version, a table gone."""
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE alembic_version SET version_num = '0584bdc529eb'")
+        db.execute("DROP TABLE IF EXISTS webhooks")
+
+
+def _connect_in_a_new_process(uri):
+    """As the next `signoff` command would: MLflow caches an opened store for the life of a process."""
+    code = "import sys; from runner import registry; registry.connect(sys.argv[1]).create_experiment('next')"
+    return subprocess.run([sys.executable, "-c", code, uri], capture_output=True, text=True, timeout=120)
+
+
+def test_a_half_migrated_store_without_data_is_set_aside_and_rebuilt(own_store):
+    uri = f"sqlite:///{own_store}"
+    registry.connect(uri)
+    _half_migrated(own_store)
+    done = _connect_in_a_new_process(uri)
+    assert done.returncode == 0, done.stderr
+    assert "was left half made" in done.stderr and "held no run or model" in done.stderr
+    assert len(list(own_store.parent.glob("mlflow.db.broken-*Z"))) == 1  # with its -wal and -shm
+
+
+def test_a_half_migrated_store_with_runs_is_reported_with_what_to_do(own_store):
+    uri = f"sqlite:///{own_store}"
+    registry.connect(uri).create_experiment("history")
+    _half_migrated(own_store)
+    done = _connect_in_a_new_process(uri)
+    assert done.returncode != 0
+    assert "holds runs or models, so Signoff leaves it alone: back it up" in done.stderr
+    assert f"then run `mlflow db upgrade {uri}`" in done.stderr
+    assert own_store.exists() and not list(own_store.parent.glob("mlflow.db.broken-*"))
+
+
+def test_a_store_that_cannot_be_opened_is_found_in_seconds(tmp_path):
+    garbage = tmp_path / "mlflow.db"
+    garbage.write_bytes(b"this is no database " * 100)
+    with pytest.raises(SignoffError, match=r"mlflow.db: cannot be opened \(file is not a database\)"):
+        registry.check_store(f"sqlite:///{garbage}")
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # bound, never listening: the connection is refused
+        with pytest.raises(SignoffError, match=rf"MLflow tracking server http://127.0.0.1:{port} did not answer "
+                                               r"within 10 s"):
+            registry.check_store(f"http://127.0.0.1:{port}")

@@ -21,14 +21,16 @@ from filelock import FileLock, Timeout
 from runner.errors import SignoffError
 
 LOCKED = 3  # exit code when the lock could not be had in time
+LOCK_FILE = ".lock"  # in the model's folder
+HOLDER_FILE = ".lock.holder"  # who holds it, for the message of whoever waits
 
 
 @contextmanager
 def held(model_dir: Path, purpose: str, wait: float, say: Callable[[str], None]) -> Iterator[None]:
     """Hold the model's lock for ``purpose``; waits up to ``wait`` seconds, saying for whom."""
     model_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(model_dir / ".lock")
-    holder = model_dir / ".lock.holder"
+    lock = FileLock(model_dir / LOCK_FILE)
+    holder = model_dir / HOLDER_FILE
     try:
         lock.acquire(timeout=0)
     except Timeout:

@@ -184,10 +184,10 @@ def execute(
         )
     except StageFailed as exc:
         status, error = "failed", str(exc)
-        if stopping.requested():  # its kernel was shut down because the run was stopped
-            error = f"interrupted: {stopping.requested()} stopped the run"
     except Exception as exc:  # a kernel that cannot start, an unreadable notebook: still this notebook's failure
         status, error = "failed", f"could not execute: {type(exc).__name__}: {exc}"
+    if status == "failed" and stopping.requested():  # its kernel was shut down because the run was stopped
+        error = f"interrupted: {stopping.requested()} stopped the run"
     seconds = time.monotonic() - start
     mark(output, name, status, error)
     progress.finished(name, status, seconds, error)

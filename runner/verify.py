@@ -25,6 +25,7 @@ from filelock import FileLock, Timeout
 from runner import journal
 from runner.archive import DECISIONS, LEDGER, MANIFEST, RENDERS, TEMP_PREFIX, core_sha256, finished_runs, sha256_file
 from runner.errors import SignoffError
+from runner.lock import HOLDER_FILE, LOCK_FILE
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,9 @@ def verify(path: Path, kept: Kept | None = None, expect_head: str | None = None)
 
 
 def _is_model(folder: Path) -> bool:
-    return (folder / LEDGER).is_file() or any((run / MANIFEST).exists() for run in folder.iterdir() if run.is_dir())
+    """A model's folder: it has (or had) a lock, a ledger or a finished run."""
+    return (folder / LOCK_FILE).exists() or (folder / LEDGER).is_file() \
+        or any((run / MANIFEST).exists() for run in folder.iterdir() if run.is_dir())
 
 
 def check_links(model: Path) -> list[str]:
@@ -163,11 +166,11 @@ def stale_lock_holders(path: Path) -> list[str]:
     notes = []
     models = [path] if _is_model(path) else [p for p in path.iterdir() if p.is_dir() and not p.is_symlink()]
     for model in models:
-        holder = model / ".lock.holder"
+        holder = model / HOLDER_FILE
         if not holder.is_file():
             continue
         try:
-            with FileLock(model / ".lock", timeout=0):
+            with FileLock(model / LOCK_FILE, timeout=0):
                 notes.append(f"{holder}: left by a command that was killed ({holder.read_text(encoding='utf-8')}); "
                              "nobody holds the lock, the file can be deleted")
         except Timeout:

@@ -25,6 +25,28 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
+MLFLOW_GLOBALS = (("mlflow.tracking._tracking_service.utils", "_tracking_uri"),
+                  ("mlflow.tracking._model_registry.utils", "_registry_uri"))
+
+
+@pytest.fixture(autouse=True)
+def mlflow_uris_restored():
+    """``registry.connect`` points MLflow's process-wide URIs at a test's store, and MLflow exports them as
+    MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI for subprocesses: all are put back after every test, so that
+    no later test, nor a `signoff` it starts, talks to that store."""
+    variables = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    before = {key: getattr(sys.modules[key[0]], key[1]) for key in MLFLOW_GLOBALS if key[0] in sys.modules}
+    yield
+    for name, value in variables.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    for module, name in MLFLOW_GLOBALS:
+        if module in sys.modules:
+            setattr(sys.modules[module], name, before.get((module, name)))
+
+
 def signoff(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run the CLI as a user's shell would: a separate process, real exit code, no terminal."""
     return subprocess.run([sys.executable, "-m", "runner", *args], cwd=cwd, env=_environment(cwd, env),

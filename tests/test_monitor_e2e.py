@@ -55,3 +55,9 @@ def test_monitor_is_healthy_on_fresh_data_alerts_on_drift_and_archives_both(proj
 
     missing = signoff("monitor", "params/credit.yaml", "--current", str(project / "none.csv"), cwd=project)
     assert missing.returncode == 2 and "none.csv: no such data file (--current)" in missing.stderr
+    lacking = project / "lacking.csv"
+    pd.read_parquet(healthy).drop(columns=["income", "purpose"]).to_csv(lacking, index=False)
+    refused = signoff("monitor", "params/credit.yaml", "--current", str(lacking), cwd=project)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "lacking.csv: current data lacks the training data's feature columns 'income', 'purpose'" in refused.stderr
+    assert run_folders(project, "credit-default.monitor") == [first, second]  # nothing ran, nothing archived

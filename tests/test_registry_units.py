@@ -161,13 +161,8 @@ def test_evidence_names_mlflow_refuses_are_mapped_apart_and_reversibly():
 
 
 @pytest.fixture
-def own_store(tmp_path, monkeypatch):
-    """An embedded store of the test's own; MLflow's process-wide URIs are put back afterwards."""
-    import mlflow.tracking._model_registry.utils as registry_utils
-    import mlflow.tracking._tracking_service.utils as tracking_utils
-
-    monkeypatch.setattr(tracking_utils, "_tracking_uri", tracking_utils._tracking_uri)
-    monkeypatch.setattr(registry_utils, "_registry_uri", registry_utils._registry_uri)
+def own_store(tmp_path):
+    """An embedded store of the test's own."""
     return tmp_path / "mlflow.db"
 
 

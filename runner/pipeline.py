@@ -275,8 +275,10 @@ def archived_on_crash(started: Started, redactor: redact.Redactor, opening: Futu
         stopped = isinstance(exc, (stopping.Stopped, KeyboardInterrupt))
         what = str(exc) if isinstance(exc, stopping.Stopped) else "interrupted" if stopped else f"{type(exc).__name__}: {exc}"
         results = getattr(exc, "results", None) or []
-        verdict = {**started.about, "verdict": "ERROR", "gates": [], "stages": [r.__dict__ for r in results],
-                   "error": f"the run stopped: {what}"}
+        judged = started.folder.temp / "verdict.json"  # written before the report runs: keep its gates and stages
+        verdict = json.loads(judged.read_text(encoding="utf-8")) if judged.exists() else \
+            {**started.about, "gates": [], "stages": [r.__dict__ for r in results]}
+        verdict.update(verdict="ERROR", error=f"the run stopped: {what}")
         with stopping.deferred():
             write_verdict(started.folder.temp, verdict)
             final = archive_run(started.folder, verdict, started.origin, redactor)

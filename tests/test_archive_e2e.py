@@ -166,5 +166,6 @@ def test_a_run_that_dies_inside_signoff_is_archived_as_error(project):
     (run,) = run_folders(project)
     verdict = read_json(run / "verdict.json")
     assert verdict["verdict"] == "ERROR" and "TemplateSyntaxError" in verdict["error"]
+    assert [g["id"] for g in verdict["gates"] if g["status"] == "pass"]  # judged before it died: kept
     assert (run / "notebooks" / "eda.ipynb").is_file() and verify.check_run(run) == []
     assert run.name in (project / "outputs" / "index.html").read_text(encoding="utf-8")

@@ -61,7 +61,7 @@ def test_bad_data_and_bad_places_are_refused_before_any_notebook_runs(project, t
 
 @pytest.mark.slow
 def test_wide_numeric_data_with_awkward_column_names_runs_to_a_verdict_and_reaches_mlflow(project, tmp_path):
-    keep_stages(project, "eda", "train", "validate", "fairness", "infra")
+    keep_stages(project, "eda", "train", "validate", "fairness", "drift", "infra")
     rng = np.random.default_rng(3)
     n = 1500
     awkward = ["annual income €", "ratio (%)", "<b>debt</b>", "class", "lambda", "import", "Größe"]
@@ -80,6 +80,7 @@ def test_wide_numeric_data_with_awkward_column_names_runs_to_a_verdict_and_reach
     assert evidence["train.n_features"] == 200 and "customer id" not in evidence["train.features"]
     assert any("'customer id' dropped" in w and "identifier" in w for w in verdict["warnings"])
     assert evidence["fairness.region.not_applicable"].startswith("a single group ('1')")
+    assert evidence["drift.not_applicable"].startswith("no current data")  # said, not crashed
     assert "eda.missing_rate.ratio (%)" in evidence  # the archive keeps the original names
     renamed = read_json(run / registry.NAMES_FILE)
     assert renamed[registry.mlflow_name("eda.missing_rate.<b>debt</b>")] == "eda.missing_rate.<b>debt</b>"

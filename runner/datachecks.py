@@ -28,8 +28,8 @@ def training(frame: pd.DataFrame, path: Path | str, data: dict[str, Any]) -> dic
     target = data["target"]
     classes = frame[target].value_counts()
     if len(classes) < 2:
-        raise SignoffError(f"{path}: target column {target!r} holds a single class ({classes.index.tolist()[0]!r}) in all "
-                           f"{len(frame):,} rows; a classifier needs examples of both outcomes")
+        raise SignoffError(f"{path}: target column {target!r} holds a single class ({classes.index.tolist()[0]!r}) "
+                           f"in all {len(frame):,} rows; a classifier needs examples of both outcomes")
     if classes.min() < MIN_CLASS_ROWS:
         raise SignoffError(f"{path}: target column {target!r} has only {classes.min()} rows of class "
                            f"{classes.index.tolist()[-1]!r}; at least {MIN_CLASS_ROWS} are needed to fill the train, "

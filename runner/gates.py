@@ -41,7 +41,8 @@ def _evaluate_one(gate: dict[str, Any], evidence: dict[str, Any], champion: dict
         return {**result, "status": "pass", "message": "no champion yet: nothing to compare with"}
     observed = result["observed"]
     if metric not in evidence or observed is None:
-        return {**result, "status": "missing", "message": f"no evidence named {metric}: {_absent_because(metric, evidence)}"}
+        return {**result, "status": "missing",
+                "message": f"no evidence named {metric}: {_absent_because(metric, evidence)}"}
     if isinstance(observed, bool) or not isinstance(observed, (int, float)) or not math.isfinite(observed):
         return {**result, "status": "fail", "message": f"{metric} is {observed!r}, not a finite number"}
     if "vs_champion" in gate:

@@ -273,7 +273,8 @@ def archived_on_crash(started: Started, redactor: redact.Redactor, opening: Futu
         yield
     except BaseException as exc:
         stopped = isinstance(exc, (stopping.Stopped, KeyboardInterrupt))
-        what = str(exc) if isinstance(exc, stopping.Stopped) else "interrupted" if stopped else f"{type(exc).__name__}: {exc}"
+        what = str(exc) if isinstance(exc, stopping.Stopped) else "interrupted" if stopped else \
+            f"{type(exc).__name__}: {exc}"
         results = getattr(exc, "results", None) or []
         judged = started.folder.temp / "verdict.json"  # written before the report runs: keep its gates and stages
         verdict = json.loads(judged.read_text(encoding="utf-8")) if judged.exists() else \

@@ -11,8 +11,13 @@ from sklearn.calibration import CalibrationDisplay
 from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay
 
 
+MAX_BARS = 20  # categories drawn per column; the rest share one bar
+OTHER = "(other)"
+
+
 def distributions(frame: pd.DataFrame, target: str, columns: list[str]) -> plt.Figure:
-    """Each column's distribution split by the target: histograms for numbers, bars for categories."""
+    """Each column's distribution split by the target: histograms for numbers, bars for the most
+    frequent categories (a column with thousands of them would take minutes to draw, and show nothing)."""
     ncols = 3
     nrows = max(1, math.ceil(len(columns) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3 * nrows), squeeze=False)
@@ -22,7 +27,9 @@ def distributions(frame: pd.DataFrame, target: str, columns: list[str]) -> plt.F
             for label, part in frame.groupby(target)[column]:
                 ax.hist(part.dropna(), bins=30, alpha=0.55, density=True, label=f"{target}={label}")
         else:
-            shares = pd.crosstab(values, frame[target], normalize="columns")
+            top = values.value_counts().index[:MAX_BARS]
+            shown = values.where(values.isin(top) | values.isna(), OTHER) if values.nunique() > MAX_BARS else values
+            shares = pd.crosstab(shown, frame[target], normalize="columns")
             shares.plot.bar(ax=ax, alpha=0.8, legend=False)
         ax.set_title(column)
     for ax in list(axes.flat)[len(columns):]:

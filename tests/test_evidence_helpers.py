@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runner import checklist, data, drift, explain, metrics, modeling, profile, robustness
+from runner import checklist, data, drift, explain, metrics, modeling, plots, profile, robustness
 
 from conftest import ROOT
 
@@ -112,3 +112,11 @@ def test_proxy_and_leak_columns_of_the_generator():
     assert "collections_flag" not in reference
     leaky, _ = data.synthetic_credit(2000, seed=2, leak=True)
     assert (leaky["collections_flag"] == leaky["default"]).mean() > 0.95
+
+
+def test_a_category_column_with_thousands_of_values_is_drawn_as_its_most_frequent_ones():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"zip": [f"Z{i}" for i in rng.integers(0, 3000, 5000)], "y": rng.integers(0, 2, 5000)})
+    fig = plots.distributions(frame, "y", ["zip"])
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert len(labels) == plots.MAX_BARS + 1 and plots.OTHER in labels

@@ -138,12 +138,17 @@ def _build(data: dict[str, Any], seed: int) -> tuple[pd.DataFrame, pd.DataFrame 
             synthetic["n_rows"], seed, synthetic["bias"], synthetic["drift"], synthetic.get("leak", False)
         )
         dropped = {}
+    warnings = list(dropped.values())
     if data.get("current_path"):
         current = read_table(Path(data["current_path"]), data, labelled=False)
+        datachecks.rows(current, data["current_path"])
         current = current.drop(columns=[c for c in dropped if c in current.columns])
-    if current is not None:
-        datachecks.current(current, data.get("current_path") or "synthetic current data", reference, data)
-    return reference, current, list(dropped.values())
+        lacking = datachecks.lacking_features(current, reference, data)
+        if lacking:
+            warnings.append(f"{data['current_path']}: current data lacks the training data's feature columns "
+                            f"{', '.join(map(repr, lacking))}: drift is measured on the columns it has, and the "
+                            "EDA stage reports these as removed")
+    return reference, current, warnings
 
 
 def read_table(path: Path, data: dict[str, Any], labelled: bool = True) -> pd.DataFrame:

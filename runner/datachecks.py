@@ -50,18 +50,16 @@ def training(frame: pd.DataFrame, path: Path | str, data: dict[str, Any]) -> dic
     return dropped
 
 
-def current(frame: pd.DataFrame, path: Path | str, reference: pd.DataFrame, data: dict[str, Any]) -> None:
-    """The current data must hold every feature of the (already tidied) training data; extra columns
-    stay, for the EDA stage to report as a schema change."""
-    rows(frame, path)
+def lacking_features(frame: pd.DataFrame, reference: pd.DataFrame, data: dict[str, Any]) -> list[str]:
+    """The (already tidied) training data's feature columns that current data lacks.  A run measures drift
+    on the columns there are and its EDA stage reports the others as removed (a finding, for the schema
+    gate); a monitor refuses, since the champion cannot score rows without them."""
     excluded = {data["target"], *data["sensitive_features"]}
-    lacking = [c for c in reference.columns if c not in excluded and c not in frame.columns]
-    if lacking:
-        raise SignoffError(f"{path}: current data lacks the training data's feature columns "
-                           f"{', '.join(map(repr, lacking))}; the model needs every one of them")
+    return [c for c in reference.columns if c not in excluded and c not in frame.columns]
 
 
 def rows(frame: pd.DataFrame, path: Path | str) -> None:
+    """Refuse a file with a header and no rows."""
     if frame.empty:
         raise SignoffError(f"{path}: no rows (only a header: {', '.join(map(str, frame.columns)) or 'no columns'}); "
                            "expected data to learn from or compare with")

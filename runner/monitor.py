@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from runner import (archive, config, data, evidence, gates, index, lock, paramcheck, pipeline, provenance, redact,
+from runner import (archive, config, data, datachecks, evidence, gates, index, lock, paramcheck, pipeline, provenance, redact,
                     registry, stages, stopping, workspace)
 from runner.errors import SignoffError
 from runner.progress import Progress
@@ -69,7 +69,7 @@ def monitor(params_file: Path, overrides: list[str], current: Path, labels: bool
             (folder.temp / "params.yaml").write_text(config.dump_params(redactor.value(run_params)), encoding="utf-8")
             *frames, data_warnings = data.prepared(run_params["data"], run_params["seed"],
                                                    workspace.work(str(folder.temp)))
-            _check_inputs(frames, trained / "provenance.json", run_params["data"]["target"], current, labels)
+            _check_inputs(frames, trained / "provenance.json", run_params["data"], current, labels)
         except BaseException as exc:
             shutil.rmtree(folder.temp, ignore_errors=True)  # bad input or no champion run: nothing ran
             if isinstance(exc, Exception) and not isinstance(exc, SignoffError):
@@ -120,13 +120,19 @@ def _params(trained: dict[str, Any], params: dict[str, Any], current: Path, chos
             "monitor_gates": params["monitor_gates"], "registry": params["registry"], "execution": params["execution"]}
 
 
-def _check_inputs(frames: tuple, recorded_file: Path, target: str, current: Path, labels: bool) -> None:
-    """The champion's training data must be what it was trained on; --labels needs the target column."""
+def _check_inputs(frames: list, recorded_file: Path, data_params: dict[str, Any], current: Path, labels: bool) -> None:
+    """The champion's training data must be what it was trained on; the current data must hold its
+    features, and with --labels the target column."""
     reference, now = frames
+    target = data_params["target"]
     recorded = json.loads(recorded_file.read_text(encoding="utf-8"))["data"]["reference"]["content"]["sha256"]
     if data.fingerprint(reference)["sha256"] != recorded:
         raise SignoffError("the champion's training data no longer matches the fingerprint recorded when it was "
                            "trained (its data file changed): the drift reference would be wrong")
+    lacking = datachecks.lacking_features(now, reference, data_params)
+    if lacking:
+        raise SignoffError(f"{current}: current data lacks the training data's feature columns "
+                           f"{', '.join(map(repr, lacking))}; the champion needs every one of them")
     if labels and target not in now.columns:
         raise SignoffError(f"{current}: --labels, but the target column {target!r} is missing; "
                            f"columns are: {', '.join(map(str, now.columns))}")

@@ -34,7 +34,6 @@ def test_bad_data_and_bad_places_are_refused_before_any_notebook_runs(project, t
     labelled().head(0).to_csv(tmp_path / "empty.csv", index=False)
     labelled().assign(y=0).to_csv(tmp_path / "one_class.csv", index=False)
     labelled().to_csv(tmp_path / "train.csv", index=False)
-    labelled().drop(columns=["z", "y"]).to_csv(tmp_path / "lacking.csv", index=False)
     (tmp_path / "folder.csv").mkdir()
     (tmp_path / "not-a-folder").write_text("a file")
     data = "{{path: {path}, target: y, sensitive_features: [sex]{more}}}"
@@ -43,8 +42,8 @@ def test_bad_data_and_bad_places_are_refused_before_any_notebook_runs(project, t
         (data.format(path=tmp_path / "one_class.csv", more=""), [],
          "one_class.csv: target column 'y' holds a single class (0) in all 400 rows"),
         (data.format(path=tmp_path / "folder.csv", more=""), [], "folder.csv: is a directory"),
-        (data.format(path=tmp_path / "train.csv", more=f", current_path: {tmp_path / 'lacking.csv'}"), [],
-         "lacking.csv: current data lacks the training data's feature columns 'z'"),
+        (data.format(path=tmp_path / "train.csv", more=f", current_path: {tmp_path / 'empty.csv'}"), [],
+         "empty.csv: no rows (only a header: x, z, sex, y)"),
         (data.format(path=tmp_path / "train.csv", more=""), ["--output-root", str(tmp_path / "not-a-folder")],
          "not-a-folder: the output root is a file; expected a folder (--output-root)"),
     ]

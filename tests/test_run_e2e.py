@@ -116,7 +116,9 @@ def test_real_csv_with_a_drifted_current_file_that_changed_shape(project, tmp_pa
     result = signoff("run", "params/mine.yaml", cwd=project)
     assert result.returncode == 1, result.stdout + result.stderr
     (run,) = run_folders(project, "mine")
-    gates = {g["id"]: g for g in read_json(run / "verdict.json")["gates"]}
+    verdict = read_json(run / "verdict.json")
+    gates = {g["id"]: g for g in verdict["gates"]}
+    assert any("lacks the training data's feature columns 'housing'" in w for w in verdict["warnings"])
     evidence = read_json(run / "evidence.json")
     assert evidence["eda.n_rows"] == 5000 and evidence["eda.positive_rate"] == pytest.approx(reference["default"].mean())
     assert gates["schema"]["status"] == "fail" and evidence["eda.schema_violations"] >= 3

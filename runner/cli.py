@@ -390,7 +390,7 @@ def _kept(path: Path, tracking_uri: str | None) -> verify.Kept | None:
         return None
     client = registry.connect(uri)
     return verify.Kept(head=lambda model: registry.anchored_head(client, model),
-                       ended_runs=lambda model: registry.ended_runs(client, model))
+                       archived_runs=lambda model_dir: registry.archived_runs(client, model_dir))
 
 
 def _verify(args: argparse.Namespace) -> int:

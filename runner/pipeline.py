@@ -234,7 +234,7 @@ def finish(started: Started, verdict: dict[str, Any], facts: dict[str, Any], tra
     with stopping.deferred():
         final = archive_run(started.folder, verdict, started.origin, redactor)
         if stopping.requested():
-            _end_tracking(tracking, "KILLED")
+            _end_tracking(tracking, "KILLED", final)
             index.write(started.layout.output_root)
             stop = stopping.Stopped(stopping.requested())
             stop.archived = final
@@ -285,7 +285,7 @@ def archived_on_crash(started: Started, redactor: redact.Redactor, opening: Futu
             final = archive_run(started.folder, verdict, started.origin, redactor)
             index.write(started.layout.output_root)
             if opening is not None:
-                _end_tracking(_opened(opening)[0], "KILLED" if stopped else "FAILED")
+                _end_tracking(_opened(opening)[0], "KILLED" if stopped else "FAILED", final)
         if isinstance(exc, Exception):
             raise SignoffError(f"{exc} (the run is archived as ERROR at {final})") from exc
         if isinstance(exc, stopping.Stopped):
@@ -293,12 +293,12 @@ def archived_on_crash(started: Started, redactor: redact.Redactor, opening: Futu
         raise
 
 
-def _end_tracking(tracking: registry.Tracking | None, status: str) -> None:
+def _end_tracking(tracking: registry.Tracking | None, status: str, folder: Path) -> None:
     """End the MLflow run of a run that will not be released; MLflow being unreachable changes nothing here."""
     if tracking is None:
         return
     try:
-        registry.end_run(tracking.client, tracking.mlflow_run, status)
+        registry.end_run(tracking.client, tracking.mlflow_run, status, folder)
     except Exception:  # the run is archived; the MLflow run stays open, which `signoff list` does not need
         pass
 
@@ -327,7 +327,7 @@ def _release(tracking: registry.Tracking, params: dict[str, Any], verdict: dict[
         registry.log_run(tracking.client, tracking.mlflow_run, redactor.value(params), facts, tags, folder)
         reg = decisions.Registry(tracking.client, params["model"], output_root)
         said = decisions.release(reg, folder, verdict, facts, params["registry"]["promotion"])
-        registry.finish_run(tracking.client, tracking.mlflow_run, verdict["verdict"])
+        registry.finish_run(tracking.client, tracking.mlflow_run, verdict["verdict"], folder)
     except SignoffError as exc:
         raise SignoffError(f"the run is archived at {folder}, but {exc}", exc.exit_code) from None
     except Exception as exc:

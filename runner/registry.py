@@ -44,7 +44,7 @@ CHAMPION = "champion"
 CURRENT_CHAMPION = "@champion"  # compare with whichever version holds the alias when the run starts
 CHALLENGER = "challenger"
 TAG = "signoff."  # prefix of every tag Signoff writes
-ARCHIVED_TAG = f"{TAG}archived"  # on an MLflow run: its Signoff run was archived
+ARCHIVED_TAG = f"{TAG}archived"  # on an MLflow run: the folder its Signoff run was archived in
 PARAM_VALUE_LIMIT = 6000  # MLflow refuses longer param values
 NAME_LIMIT = 250  # MLflow's longest metric or param name
 NAMES_FILE = "mlflow_names.json"  # in a run folder: MLflow name -> evidence or param name, for the names that differ
@@ -233,14 +233,14 @@ def log_run(client: Any, mlflow_run: str, params: dict[str, Any], facts: dict[st
     client.log_artifacts(mlflow_run, str(folder))
 
 
-def finish_run(client: Any, mlflow_run: str, verdict: str) -> None:
-    end_run(client, mlflow_run, "FINISHED" if verdict in ("PASS", "WARN") else "FAILED")
+def finish_run(client: Any, mlflow_run: str, verdict: str, folder: Path) -> None:
+    end_run(client, mlflow_run, "FINISHED" if verdict in ("PASS", "WARN") else "FAILED", folder)
 
 
-def end_run(client: Any, mlflow_run: str, status: str) -> None:
-    """FINISHED, FAILED or KILLED (a run stopped by a signal); called once the run is archived, which
-    tag ``signoff.archived`` records (the infra stage's model logging may have ended the run before)."""
-    client.set_tag(mlflow_run, ARCHIVED_TAG, "true")
+def end_run(client: Any, mlflow_run: str, status: str, folder: Path) -> None:
+    """FINISHED, FAILED or KILLED (a run stopped by a signal); called once the run is archived in ``folder``,
+    which tag ``signoff.archived`` records (the infra stage's model logging may have ended the run before)."""
+    client.set_tag(mlflow_run, ARCHIVED_TAG, str(folder.resolve()))
     client.set_terminated(mlflow_run, status)
 
 
@@ -312,16 +312,17 @@ def anchored_head(client: Any, model: str) -> str | None:
         return None
 
 
-def ended_runs(client: Any, model: str) -> set[str]:
-    """Signoff run ids whose MLflow run Signoff ended, which it does once the run is archived."""
-    found = client.get_experiment_by_name(model)
+def archived_runs(client: Any, model_dir: Path) -> set[str]:
+    """The runs MLflow records as archived in ``model_dir`` (a shared server also knows other archives'):
+    Signoff ends an MLflow run once its run is archived, and tags where."""
+    found = client.get_experiment_by_name(model_dir.name)
     if found is None:
         return set()
-    ids, token = set(), None
+    ids, token, here = set(), None, model_dir.resolve()
     while True:
         page = client.search_runs([found.experiment_id], max_results=1000, page_token=token)
-        ids |= {r.data.tags[f"{TAG}run_id"] for r in page
-                if r.data.tags.get(ARCHIVED_TAG) == "true" and f"{TAG}run_id" in r.data.tags}
+        ids |= {Path(r.data.tags[ARCHIVED_TAG]).name for r in page
+                if ARCHIVED_TAG in r.data.tags and Path(r.data.tags[ARCHIVED_TAG]).parent == here}
         token = page.token
         if not token:
             return ids

@@ -30,11 +30,11 @@ from runner.lock import HOLDER_FILE, LOCK_FILE
 
 @dataclass(frozen=True)
 class Kept:
-    """What MLflow keeps about a model's archive: the ledger's head, and the Signoff runs whose MLflow
-    run was ended (which Signoff does only once the run is archived)."""
+    """What MLflow keeps about a model's archive: the ledger's head (by model name), and the runs it
+    records as archived in a model folder."""
 
     head: Callable[[str], str | None]
-    ended_runs: Callable[[str], set[str]]
+    archived_runs: Callable[[Path], set[str]]
 
 
 def verify(path: Path, kept: Kept | None = None, expect_head: str | None = None) -> tuple[list[str], int]:
@@ -83,7 +83,7 @@ def check_recorded_runs(model: Path, kept: Kept | None) -> list[str]:
     later run whose chain link would reveal its removal."""
     present = {run.name for run in finished_runs(model)}
     in_ledger = {e["run_id"] for e in journal.read(model / LEDGER) if e.get("run_id")}
-    in_mlflow = kept.ended_runs(model.name) if kept is not None else set()
+    in_mlflow = kept.archived_runs(model) if kept is not None else set()
     return [f"{model / run_id}: missing; the {'ledger' if run_id in in_ledger else 'MLflow store'} records this "
             "run as archived" for run_id in sorted((in_ledger | in_mlflow) - present)]
 

@@ -88,6 +88,8 @@ def test_wide_numeric_data_with_awkward_column_names_runs_to_a_verdict_and_reach
     for evidence_name in ("eda.missing_rate.annual income €", "eda.missing_rate.class", "validate.roc_auc"):
         assert metrics[registry.mlflow_name(evidence_name)] == pytest.approx(evidence[evidence_name])
     assert registry.alias(client, "wide", "champion") == "1"
+    assert registry.archived_runs(client, project / "outputs" / "wide") == {run.name}  # what verify checks
+    assert registry.archived_runs(client, tmp_path / "another-archive" / "wide") == set()
     ledger = [entry["event"] for entry in journal.read(project / "outputs" / "wide" / archive.LEDGER)]
     assert ledger == ["run finished", "registered", "promoted"]
     assert run.name in (project / "outputs" / "index.html").read_text(encoding="utf-8")
@@ -150,7 +152,7 @@ def test_sigterm_stops_the_kernels_archives_the_run_as_error_and_frees_the_lock(
         pass
     client = registry.connect(registry.embedded_uri(project / "outputs"))
     (tracked,) = client.search_runs([client.get_experiment_by_name("credit-default").experiment_id])
-    assert tracked.info.status == "KILLED" and tracked.data.tags["signoff.run_id"] == run.name
+    assert tracked.info.status == "KILLED" and tracked.data.tags["signoff.archived"] == str(run)
     assert signoff("verify", cwd=project).returncode == 0
 
 

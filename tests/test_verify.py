@@ -21,7 +21,7 @@ def make_run(root, model="m", text="evidence"):
 
 def anchored(head, ended=()):
     """What MLflow would keep: a ledger head, and the runs whose MLflow run was ended."""
-    return Kept(head=lambda model: head, ended_runs=lambda model: set(ended))
+    return Kept(head=lambda model: head, archived_runs=lambda model_dir: set(ended))
 
 
 def writable(path):

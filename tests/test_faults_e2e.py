@@ -30,6 +30,7 @@ def labelled(n=400, seed=0):
                          "y": (x + rng.normal(size=n) > 0).astype(int)})
 
 
+@pytest.mark.slow  # six `signoff` processes: in CI, not in the inner loop
 def test_bad_data_and_bad_places_are_refused_before_any_notebook_runs(project, tmp_path):
     labelled().head(0).to_csv(tmp_path / "empty.csv", index=False)
     labelled().assign(y=0).to_csv(tmp_path / "one_class.csv", index=False)

@@ -181,6 +181,7 @@ def _connect_in_a_new_process(uri):
     return subprocess.run([sys.executable, "-c", code, uri], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow  # a fresh process opens the store, as the next command would
 def test_a_half_migrated_store_without_data_is_set_aside_and_rebuilt(own_store):
     uri = f"sqlite:///{own_store}"
     registry.connect(uri)
@@ -191,6 +192,7 @@ def test_a_half_migrated_store_without_data_is_set_aside_and_rebuilt(own_store):
     assert len(list(own_store.parent.glob("mlflow.db.broken-*Z"))) == 1  # with its -wal and -shm
 
 
+@pytest.mark.slow  # a fresh process opens the store, as the next command would
 def test_a_half_migrated_store_with_runs_is_reported_with_what_to_do(own_store):
     uri = f"sqlite:///{own_store}"
     registry.connect(uri).create_experiment("history")

@@ -25,14 +25,14 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from runner import data  # noqa: E402
+from runner.analysis import datasets  # noqa: E402
 
 PEAK_GOAL_GIB = 6
 FOLDER_GOAL_MB = 50
 
 
 def write_data(rows: int, current_rows: int, seed: int, folder: Path) -> tuple[Path, Path]:
-    reference, current = data.synthetic_credit(rows, seed)
+    reference, current = datasets.synthetic_credit(rows, seed)
     train_file, current_file = folder / "train.parquet", folder / "current.parquet"
     reference.to_parquet(train_file)
     current.sample(min(current_rows, len(current)), random_state=seed).to_parquet(current_file)
@@ -94,7 +94,9 @@ def main() -> None:
         result, seconds, peak = run_sampled([sys.executable, "-m", "runner", "run", "params/credit.yaml", *flags,
                                              "--output-root", str(tmp / "outputs")])
         if result.returncode not in (0, 1):
-            sys.exit(f"signoff run could not run ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+            sys.exit(
+                f"signoff run could not run ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+            )
         run = next(p for p in (tmp / "outputs" / "credit-default").iterdir() if (p / "manifest.json").exists())
         verdict = json.loads((run / "verdict.json").read_text(encoding="utf-8"))
         print(f"\n{'stage':<10} {'status':<8} {'seconds':>8} {'peak MB':>8} {'folder MB':>9}")

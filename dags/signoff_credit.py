@@ -8,7 +8,7 @@ Try it without a scheduler:  airflow dags test signoff_credit_default
 
 from pathlib import Path
 
-from runner.airflow import build_dag
+from runner.run.airflow_dag import build_dag
 
 PROJECT = Path(__file__).resolve().parents[1]
 

@@ -13,15 +13,17 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
-from runner import config, decisions, monitor, pipeline, provenance, redact, registry, rerun, stopping, verify, workspace
+from runner import config, mlflow_store
+from runner.analysis import workspace
+from runner.audit import provenance, redact, verify
 from runner.errors import SignoffError
-from runner.progress import Progress
-
+from runner.release import decisions, mlflow_registry
+from runner.run import monitor, pipeline, rerun, stopping
+from runner.run.progress import Progress
 
 OS_ERROR_ADVICE = {
     errno.ENOSPC: "free space on that disk, then run again",
@@ -118,9 +120,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     approve.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="an archived run folder")
     _decider(approve, note_required=False)
-    approve.add_argument("--waive", action="append", default=[], metavar="GATE_ID",
-                         help="waive a failed gate marked waivable: true (repeatable; each needs --reason and --expires)")
-    approve.add_argument("--reason", action="append", default=[], metavar="TEXT", help="why the waived failure is accepted")
+    approve.add_argument(
+        "--waive",
+        action="append",
+        default=[],
+        metavar="GATE_ID",
+        help="waive a failed gate marked waivable: true (repeatable; each needs --reason and --expires)",
+    )
+    approve.add_argument("--reason", action="append", default=[], metavar="TEXT",
+                         help="why the waived failure is accepted")
     approve.add_argument("--expires", action="append", default=[], metavar="YYYY-MM-DD", help="when the waiver ends")
     approve.set_defaults(command=_approve)
 
@@ -270,8 +278,11 @@ def _rerun(args: argparse.Namespace) -> int:
     with stopping.handled():
         outcome, comparison = rerun.rerun(args.run_dir, args.jobs, _progress(), args.by, args.wait, args.tolerance)
     _print_outcome(outcome)
-    print(f"\nre-run of {args.run_dir.resolve().name}: {comparison.compared} evidence values compared "
-          f"(tolerance {args.tolerance:g}); not compared, as they vary by nature: {', '.join(comparison.volatile) or 'none'}")
+    print(
+        f"\nre-run of {args.run_dir.resolve().name}: {comparison.compared} evidence values compared "
+        f"(tolerance {args.tolerance:g}); not compared, as they vary by nature: "
+        f"{', '.join(comparison.volatile) or 'none'}"
+    )
     for difference in comparison.differences:
         print(f"  DIFFERS {difference}")
     if comparison.differences:
@@ -285,7 +296,7 @@ def _say(text: str) -> None:
     print(f"signoff: {text}", file=sys.stderr, flush=True)
 
 
-def _run_registry(args: argparse.Namespace) -> tuple[decisions.Registry, Path]:
+def _run_registry(args: argparse.Namespace) -> tuple[decisions.RegisteredModel, Path]:
     """The registry a run folder belongs to: its model, its output root, its tracking store."""
     folder = args.run_dir.resolve()
     try:
@@ -295,14 +306,14 @@ def _run_registry(args: argparse.Namespace) -> tuple[decisions.Registry, Path]:
         raise SignoffError(f"{folder}: not an archived run folder ({exc})") from None
     output_root = folder.parent.parent
     usable = recorded.get("tracking_uri") if "***@" not in str(recorded.get("tracking_uri")) else None
-    uri = args.tracking_uri or registry.tracking_uri({"tracking_uri": usable}, output_root)
-    return decisions.Registry(registry.connect(uri), verdict["model"], output_root), folder
+    uri = args.tracking_uri or mlflow_registry.tracking_uri({"tracking_uri": usable}, output_root)
+    return decisions.RegisteredModel(mlflow_store.connect(uri), verdict["model"], output_root), folder
 
 
-def _model_registry(args: argparse.Namespace) -> decisions.Registry:
+def _model_registry(args: argparse.Namespace) -> decisions.RegisteredModel:
     output_root = args.output_root or workspace.project_root() / "outputs"
-    uri = args.tracking_uri or registry.tracking_uri({}, output_root)
-    return decisions.Registry(registry.connect(uri), args.model, output_root)
+    uri = args.tracking_uri or mlflow_registry.tracking_uri({}, output_root)
+    return decisions.RegisteredModel(mlflow_store.connect(uri), args.model, output_root)
 
 
 def _approve(args: argparse.Namespace) -> int:
@@ -337,8 +348,10 @@ def _list(args: argparse.Namespace) -> int:
         return 0
     table = [("version", "aliases", "verdict", "decision", "by", "waivers", "run")]
     for row in rows:
-        waivers = ", ".join(w["gate"] + (" (EXPIRED)" if w["gate"] in row["expired_waivers"] else f" until {w['expires']}")
-                            for w in row["waivers"])
+        waivers = ", ".join(
+            w["gate"] + (" (EXPIRED)" if w["gate"] in row["expired_waivers"] else f" until {w['expires']}")
+            for w in row["waivers"]
+        )
         table.append((row["version"], ",".join(row["aliases"]) or "-", row["verdict"], row["decision"] or "-",
                       row["decided_by"] or "-", waivers or "-", row["run"]))
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
@@ -385,12 +398,12 @@ def _kept(path: Path, tracking_uri: str | None) -> verify.Kept | None:
     root = path if (path / "mlflow.db").exists() else path.parent
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     if uri is None and (root / "mlflow.db").exists():
-        uri = registry.embedded_uri(root)
+        uri = mlflow_store.embedded_uri(root)
     if uri is None:
         return None
-    client = registry.connect(uri)
-    return verify.Kept(head=lambda model: registry.anchored_head(client, model),
-                       archived_runs=lambda model_dir: registry.archived_runs(client, model_dir))
+    client = mlflow_store.connect(uri)
+    return verify.Kept(head=lambda model: mlflow_registry.anchored_head(client, model),
+                       archived_runs=lambda model_dir: mlflow_registry.archived_runs(client, model_dir))
 
 
 def _verify(args: argparse.Namespace) -> int:

@@ -2,7 +2,7 @@
 
 Everything here happens before any notebook runs, so that a typo in a params file
 costs the user a second, not a half-finished run.  Checking parameters against
-the notebooks themselves is :mod:`runner.paramcheck`'s job.
+the notebooks themselves is :mod:`runner.run.paramcheck`'s job.
 """
 
 from __future__ import annotations
@@ -208,8 +208,10 @@ def _check(params: dict[str, Any], path: Path) -> None:
     if not isinstance(registry, dict):
         fail("registry", "expected a mapping with tracking_uri and promotion")
     _check_keys(registry, REGISTRY_KEYS, "registry", path)
-    if registry["tracking_uri"] is not None and (not isinstance(registry["tracking_uri"], str) or not registry["tracking_uri"]):
-        fail("registry.tracking_uri", f"expected an MLflow tracking URI such as http://127.0.0.1:5000, got {registry['tracking_uri']!r}")
+    if registry["tracking_uri"] is not None and (not isinstance(registry["tracking_uri"],
+                                                                str) or not registry["tracking_uri"]):
+        fail("registry.tracking_uri",
+             f"expected an MLflow tracking URI such as http://127.0.0.1:5000, got {registry['tracking_uri']!r}")
     if registry["promotion"] not in PROMOTIONS:
         fail("registry.promotion", f"expected auto or manual, got {registry['promotion']!r}")
 
@@ -251,7 +253,9 @@ def _check_gates(gates: Any, path: Path, key: str = "gates") -> None:
             if flag in gate and not isinstance(gate[flag], bool):
                 raise SignoffError(f"{path}: {where}.{flag} ({gate_id}): expected true or false, got {gate[flag]!r}")
         if gate.get("severity", "block") not in SEVERITIES:
-            raise SignoffError(f"{path}: {where}.severity ({gate_id}): expected block or warn, got {gate['severity']!r}")
+            raise SignoffError(
+                f"{path}: {where}.severity ({gate_id}): expected block or warn, got {gate['severity']!r}"
+            )
 
 
 def _check_keys(mapping: dict[str, Any], allowed: set[str], where: str, path: Path) -> None:

@@ -71,7 +71,8 @@ def keep_stages(project: Path, *names: str) -> None:
     example = project / "params" / "credit.yaml"
     params = yaml.safe_load(example.read_text(encoding="utf-8"))
     params["stages"] = {k: v for k, v in params["stages"].items() if k in names}
-    params["gates"] = [g for g in params["gates"] if g["metric"].split(".")[0] in names]
+    for key in ("gates", "monitor_gates"):
+        params[key] = [g for g in params[key] if g["metric"].split(".")[0] in names]
     example.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
 
 
@@ -84,7 +85,8 @@ def read_json(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def write_notebook(path: Path, *sources: str, parameters: str | None = None, needs: list[str] | None = None) -> None:
+def write_notebook(path: Path, *sources: str, parameters: str | None = None, needs: list[str] | None = None,
+                   evidence: list[str] | None = None) -> None:
     """A small stage notebook: an optional parameters cell, then one code cell per source."""
     nb = nbformat.v4.new_notebook()
     if parameters is not None:
@@ -93,8 +95,9 @@ def write_notebook(path: Path, *sources: str, parameters: str | None = None, nee
         nb.cells.append(cell)
     nb.cells += [nbformat.v4.new_code_cell(source) for source in sources]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    if needs is not None:
-        nb.metadata["signoff"] = {"needs": needs}
+    declared = {"needs": needs, "evidence": evidence}
+    if any(value is not None for value in declared.values()):
+        nb.metadata["signoff"] = {key: value for key, value in declared.items() if value is not None}
     nbformat.write(nb, path)
 
 

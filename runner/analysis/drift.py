@@ -1,0 +1,80 @@
+"""Has the data moved since training?  Per-column tests from Evidently, prediction drift, a domain classifier.
+
+Evidently picks each column's method by type and size (K-S / chi-squared for
+small samples, Wasserstein / Jensen-Shannon distance for large ones) and its
+tests give each column's verdict; Signoff keeps Evidently's own HTML report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import ks_2samp
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import cross_val_predict
+
+from runner.analysis import modeling
+
+
+def column_drift(reference: pd.DataFrame, current: pd.DataFrame, html: Path | None = None) -> pd.DataFrame:
+    """One row per column both frames share: method, score, threshold, drifted."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    columns = [c for c in reference.columns if c in current.columns]
+    numeric = [c for c in columns if pd.api.types.is_numeric_dtype(reference[c])]
+    definition = DataDefinition(numerical_columns=numeric, categorical_columns=[c for c in columns if c not in numeric])
+    snapshot = Report([DataDriftPreset()], include_tests=True).run(
+        current_data=Dataset.from_pandas(current[columns], data_definition=definition),
+        reference_data=Dataset.from_pandas(reference[columns], data_definition=definition),
+    )
+    if html is not None:
+        snapshot.save_html(str(html))
+    result = snapshot.dict()
+    verdicts = {
+        t["bound_test"]["metric_fingerprint"]: str(t["status"].value) for t in result["tests"] if "bound_test" in t
+    }
+    rows = []
+    for metric in result["metrics"]:
+        config = metric["config"]
+        if config.get("type", "").endswith("ValueDrift"):
+            rows.append({
+                "column": config["column"],
+                "method": config["method"],
+                "score": float(metric["value"]),
+                "threshold": float(config["threshold"]),
+                "drifted": verdicts.get(metric["id"]) == "FAIL",
+            })
+    return pd.DataFrame(rows, columns=["column", "method", "score", "threshold", "drifted"])
+
+
+def prediction_ks(reference_scores: np.ndarray, current_scores: np.ndarray) -> float:
+    """Two-sample K-S statistic between the model's score distributions (0 = identical)."""
+    return float(ks_2samp(reference_scores, current_scores).statistic)
+
+
+def domain_classifier_auc(reference: pd.DataFrame, current: pd.DataFrame, seed: int, max_rows: int) -> float:
+    """Cross-validated ROC AUC of a classifier told to separate reference rows from current rows.
+
+    About 0.5 means the two samples cannot be told apart; near 1.0, the current
+    data comes from somewhere else.  Each side is sampled down to ``max_rows``.
+    """
+    columns = [c for c in reference.columns if c in current.columns]
+    sides = [frame[columns].sample(min(len(frame), max_rows), random_state=seed) for frame in (reference, current)]
+    rows = pd.concat(sides, ignore_index=True)
+    origin = np.r_[np.zeros(len(sides[0])), np.ones(len(sides[1]))]
+    classifier = modeling.build("hist_gradient_boosting", rows, seed, max_iter=100, learning_rate=0.1)
+    scores = cross_val_predict(classifier, rows, origin, cv=3, method="predict_proba")[:, 1]
+    return float(roc_auc_score(origin, scores))
+
+
+def summary(table: pd.DataFrame) -> dict[str, Any]:
+    drifted = table.loc[table["drifted"], "column"].tolist()
+    return {
+        "share_drifted_columns": float(len(drifted) / len(table)) if len(table) else 0.0,
+        "drifted_columns": drifted,
+        "n_drifted_columns": len(drifted),
+    }

@@ -1,0 +1,54 @@
+"""The figures the stages show; the report re-displays the ones a stage glues."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.calibration import CalibrationDisplay
+from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay
+
+MAX_BARS = 20  # categories drawn per column; the rest share one bar
+OTHER = "(other)"
+
+
+def distributions(frame: pd.DataFrame, target: str, columns: list[str]) -> plt.Figure:
+    """Each column's distribution split by the target: histograms for numbers, bars for the most
+    frequent categories (a column with thousands of them would take minutes to draw, and show nothing)."""
+    ncols = 3
+    nrows = max(1, math.ceil(len(columns) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3 * nrows), squeeze=False)
+    for ax, column in zip(axes.flat, columns):
+        values = frame[column]
+        if pd.api.types.is_numeric_dtype(values):
+            for label, part in frame.groupby(target)[column]:
+                ax.hist(part.dropna(), bins=30, alpha=0.55, density=True, label=f"{target}={label}")
+        else:
+            top = values.value_counts().index[:MAX_BARS]
+            shown = values.where(values.isin(top) | values.isna(), OTHER) if values.nunique() > MAX_BARS else values
+            shares = pd.crosstab(shown, frame[target], normalize="columns")
+            shares.plot.bar(ax=ax, alpha=0.8, legend=False)
+        ax.set_title(column)
+    for ax in list(axes.flat)[len(columns):]:
+        ax.axis("off")
+    axes.flat[0].legend()
+    fig.tight_layout()
+    return fig
+
+
+def evaluation(y: np.ndarray, proba: np.ndarray, baseline_proba: np.ndarray, threshold: float) -> plt.Figure:
+    """ROC, precision-recall, calibration and confusion matrix on the test split."""
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4.6))
+    RocCurveDisplay.from_predictions(y, proba, name="model", ax=axes[0])
+    RocCurveDisplay.from_predictions(y, baseline_proba, name="baseline", ax=axes[0])
+    axes[0].set_title("ROC (test)")
+    PrecisionRecallDisplay.from_predictions(y, proba, name="model", ax=axes[1])
+    axes[1].set_title("Precision-recall (test)")
+    CalibrationDisplay.from_predictions(y, proba, n_bins=10, name="model", ax=axes[2])
+    axes[2].set_title("Calibration (test)")
+    ConfusionMatrixDisplay.from_predictions(y, (proba >= threshold).astype(int), ax=axes[3], colorbar=False)
+    axes[3].set_title(f"Confusion at threshold {threshold:.3f}")
+    fig.tight_layout()
+    return fig

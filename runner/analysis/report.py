@@ -1,0 +1,144 @@
+"""The gating report: executed from ``templates/report.ipynb``, which calls these helpers.
+
+The verdict is computed by the pipeline before the report runs; the report only
+presents ``verdict.json`` and ``evidence.json`` and re-displays the plots the
+stages glued, so a report that fails to render cannot change a decision.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import scrapbook as sb
+
+from runner.analysis import workspace
+
+COLOURS = {"PASS": "#1e8449", "WARN": "#b9770e", "BLOCKED": "#c0392b", "ERROR": "#7b241c"}
+
+
+def load(run_dir: str) -> dict[str, Any]:
+    """The run's verdict and evidence; with no run folder, the newest run under outputs/."""
+    folder = Path(run_dir) if run_dir else _newest_run()
+    verdict = json.loads((folder / "verdict.json").read_text(encoding="utf-8"))
+    evidence = json.loads((folder / "evidence.json").read_text(encoding="utf-8"))
+    return {"folder": folder, "verdict": verdict, "evidence": evidence}
+
+
+def _newest_run() -> Path:
+    runs = sorted((workspace.project_root() / "outputs").glob("*/*/verdict.json"), key=lambda p: p.stat().st_mtime)
+    if not runs:
+        raise FileNotFoundError("no Signoff run under outputs/: run `signoff run params/credit.yaml`, or set run_dir")
+    return runs[-1].parent
+
+
+def banner(run: dict[str, Any]) -> str:
+    v = run["verdict"]
+    failed = [g["id"] for g in v["gates"] if g["status"] != "pass"]
+    detail = f"gates not passed: {', '.join(failed)}" if failed else "every gate passed"
+    return (
+        f'<div style="border-left:12px solid {COLOURS[v["verdict"]]};padding:10px 16px;background:#f8f9f9">'
+        f'<div style="font-size:28px;font-weight:bold;color:{COLOURS[v["verdict"]]}">{v["verdict"]}</div>'
+        f"<div>model <b>{html.escape(v['model'])}</b> · run <code>{html.escape(v['run_id'])}</code> · "
+        f"{html.escape(detail)}</div></div>"
+    )
+
+
+def gate_table(run: dict[str, Any]) -> pd.DataFrame:
+    rows = [
+        {
+            "gate": g["id"],
+            "metric": g["metric"],
+            "observed": _number(g["observed"]),
+            "threshold": " and ".join(f"{k} {v:g}" for k, v in g["threshold"].items()),
+            "severity": g["severity"],
+            "status": g["status"].upper(),
+            "why": g.get("why") or "(no reason given)",
+        }
+        for g in run["verdict"]["gates"]
+    ]
+    return pd.DataFrame(rows, columns=["gate", "metric", "observed", "threshold", "severity", "status", "why"])
+
+
+def stage_table(run: dict[str, Any]) -> pd.DataFrame:
+    rows = [
+        {"stage": s["name"], "status": s["status"].upper(), "seconds": f"{s['seconds']:.1f}", "error": s["error"] or ""}
+        for s in run["verdict"]["stages"]
+    ]
+    return pd.DataFrame(rows, columns=["stage", "status", "seconds", "error"])
+
+
+def policy_table(run: dict[str, Any]) -> pd.DataFrame:
+    changes = run["verdict"]["gate_policy_changes"]
+    return pd.DataFrame(
+        [{"gate": c["id"], "change": c["change"], "before": _policy(c["before"]), "after": _policy(c["after"])}
+         for c in changes],
+        columns=["gate", "change", "before", "after"],
+    )
+
+
+def evidence_table(run: dict[str, Any]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"evidence": k, "value": _number(v)} for k, v in sorted(run["evidence"].items())], columns=["evidence",
+                                                                                                     "value"]
+    )
+
+
+def key_plots(run: dict[str, Any]) -> None:
+    """Re-display every plot a stage glued for display, under its stage's name."""
+    from IPython.display import Markdown, display
+
+    for stage in run["verdict"]["stages"]:
+        if not stage["notebook"]:
+            continue
+        notebook = sb.read_notebook(str(run["folder"] / stage["notebook"]))
+        for name, scrap in notebook.scraps.items():
+            if scrap.display:
+                display(Markdown(f"**{stage['name']} · {name}**"))
+                notebook.reglue(name)
+
+
+def _number(value: Any) -> Any:
+    """Four significant digits for floats, so a table mixing counts and rates stays readable."""
+    return f"{value:.4g}" if isinstance(value, float) else value
+
+
+def _policy(policy: dict[str, Any] | None) -> str:
+    if policy is None:
+        return ""
+    return ", ".join(f"{k} {v}" for k, v in policy.items())
+
+
+def checklist_html(run: dict[str, Any]) -> str:
+    """The release checklist as a table; answers link to the stage page that recorded them."""
+    rows = []
+    for item in run["verdict"].get("checklist", []):
+        answer = html.escape(item["answer"])
+        if item["link"]:
+            answer = f'<a href="{html.escape(item["link"])}">{answer}</a>'
+        rows.append(
+            f"<tr><td><code>{html.escape(item['id'])}</code></td><td>{html.escape(item['question'])}</td>"
+            f"<td><b>{item['status'].upper()}</b></td><td>{answer}</td></tr>"
+        )
+    return ("<table><thead><tr><th>item</th><th>question</th><th>status</th><th>answer</th></tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def fairness_exclusions(run: dict[str, Any]) -> list[str]:
+    """Which small groups each sensitive feature's figures left out."""
+    evidence = run["evidence"]
+    return [
+        f"fairness.{name.split('.')[1]}: left out of the figures: {', '.join(value)}"
+        for name, value in sorted(evidence.items())
+        if name.startswith("fairness.") and name.endswith(".excluded_groups") and value
+    ]
+
+
+def companion_links(run: dict[str, Any]) -> str:
+    """Links to the run's other documents that exist (model card, Evidently's drift report)."""
+    documents = {"model_card.html": "Model card", "evidently_drift.html": "Evidently drift report"}
+    links = [f'<a href="../{name}">{label}</a>' for name, label in documents.items() if (run["folder"] / name).exists()]
+    return " · ".join(links)

@@ -1,0 +1,111 @@
+"""Package the model as it will be served, and prove it loads where it will be served.
+
+As TFX's InfraValidator does: logging a model is not enough, it has to load and
+answer in a process that shares nothing with the one that trained it.  The check
+runs ``python -m runner.analysis.servability MODEL_URI`` in a fresh interpreter, which loads the
+model with ``mlflow.pyfunc.load_model`` from the tracking store and scores the
+input example logged with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from runner import mlflow_store
+from runner.analysis import modeling, workspace
+
+CHECK_TIMEOUT = 300  # seconds the fresh process may take to load and score
+
+
+def tracking_uri() -> str:
+    """The store the run gave this kernel (``MLFLOW_TRACKING_URI``), or the scratch store when run by hand."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or mlflow_store.embedded_uri(workspace.scratch_folder())
+
+
+def serving_frame(X: pd.DataFrame) -> pd.DataFrame:
+    """Integer columns as floats: a served request with a missing value cannot be an integer column,
+    and a signature that says int would reject it."""
+    return X.astype({c: "float64" for c in X.columns if pd.api.types.is_integer_dtype(X[c])})
+
+
+def log_model(model: Any, X: pd.DataFrame, mlflow_run_id: str, example_rows: int = 5) -> dict[str, Any]:
+    """Log with ``mlflow.sklearn.log_model`` (skops, exactly the trusted types the model needs,
+    signature and input example); returns the model URI and what was logged."""
+    warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm, imported by MLflow, in a kernel
+    client = mlflow_store.connect(tracking_uri())
+    import mlflow
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    if not mlflow_run_id:
+        mlflow_run_id = mlflow_store.start_run(client, "scratch", workspace.scratch_folder(), "by-hand")
+    needed = modeling.trusted_types_needed(model)
+    example = serving_frame(X.head(example_rows))
+    signature = infer_signature(serving_frame(X), model.predict_proba(example))
+    with mlflow.start_run(run_id=mlflow_run_id):
+        info = mlflow.sklearn.log_model(
+            model, name="model", signature=signature, input_example=example, serialization_format="skops",
+            skops_trusted_types=needed, pyfunc_predict_fn="predict_proba",
+            # named, not inferred: inference imports the model in a subprocess and takes ~10 s
+            pip_requirements=mlflow.sklearn.get_default_pip_requirements(include_skops=True),
+        )
+    return {"model_uri": info.model_uri, "trusted_types": needed, "mlflow_run_id": mlflow_run_id,
+            "signature_inputs": len(signature.inputs.inputs)}
+
+
+def check_loadable(model_uri: str) -> dict[str, Any]:
+    """Load and score ``model_uri`` in a fresh Python process; ``loadable`` 1 or 0 and why."""
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": tracking_uri(),
+        # the fresh process compares the artifact's trusted types with Signoff's list before loading
+        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
+    }
+    start = time.monotonic()
+    try:
+        done = subprocess.run([sys.executable, "-m", "runner.analysis.servability", model_uri], capture_output=True,
+                              text=True,
+                              env=env, timeout=CHECK_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return {"loadable": 0, "error": f"no answer within {CHECK_TIMEOUT} s", "seconds": float(CHECK_TIMEOUT)}
+    seconds = round(time.monotonic() - start, 3)
+    if done.returncode != 0:
+        return {"loadable": 0, "error": (done.stderr.strip().splitlines() or ["(no message)"])[-1], "seconds": seconds}
+    return {"loadable": 1, "error": "", "seconds": seconds, **json.loads(done.stdout.strip().splitlines()[-1])}
+
+
+def _serve_once(model_uri: str) -> dict[str, Any]:
+    """In the fresh process: download, check trusted types and hash, load with pyfunc, score the example."""
+    import mlflow
+    import yaml
+
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp))
+        flavor = yaml.safe_load((local / "MLmodel").read_text(encoding="utf-8"))["flavors"]["sklearn"]
+        declared = flavor.get("skops_trusted_types") or []
+        untrusted = sorted(set(declared) - set(modeling.TRUSTED_TYPES))
+        if untrusted:
+            raise SystemExit(f"the artifact asks to trust {', '.join(untrusted)}, which Signoff does not trust")
+        # the requirements were just written from this very environment: skip MLflow's 2-3 s
+        # scan of every installed distribution for mismatches
+        model = mlflow.pyfunc.load_model(str(local), suppress_warnings=True)
+        example = model.input_example
+        if example is None:
+            raise SystemExit("the logged model has no input example to score")
+        scores = model.predict(example)
+        return {"rows": int(len(scores)), "outputs": int(getattr(scores, "shape", (0, 1))[1]),
+                "model_sha256": mlflow_store.model_files_sha256(local)}
+
+
+if __name__ == "__main__":
+    print(json.dumps(_serve_once(sys.argv[1])))

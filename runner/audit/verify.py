@@ -1,0 +1,188 @@
+"""`signoff verify`: recompute every hash of the archive and check the chain of runs.
+
+A run is intact when every file its manifest lists has the recorded sha256 and
+size and no file was added; a model's runs are chained when each manifest's
+``previous`` is the sha256 of the manifest of the run before it.  Decisions
+appended later (a run's ``decisions.jsonl``, the model's ``ledger.jsonl``) are
+checked line by line through their own hash chain.  A chain cannot reveal its own
+truncation, so the ledger's last hash is also compared with the anchor kept outside
+the archive (a tag in MLflow) and, when given, with a head the auditor noted; and
+the newest run, which no later run links to, must exist wherever the ledger or MLflow
+recorded it.  Finished runs are real folders of real files: a symbolic link is
+reported, never followed (it could point anywhere, and its target could change).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from runner.audit import journal
+from runner.audit.archive import DECISIONS, LEDGER, MANIFEST, RENDERS, TEMP_PREFIX, core_sha256, finished_runs
+from runner.audit.lock import HOLDER_FILE, LOCK_FILE
+from runner.errors import SignoffError
+from runner.records import sha256_file
+
+
+@dataclass(frozen=True)
+class Kept:
+    """What MLflow keeps about a model's archive: the ledger's head (by model name), and the runs it
+    records as archived in a model folder."""
+
+    head: Callable[[str], str | None]
+    archived_runs: Callable[[Path], set[str]]
+
+
+def verify(path: Path, kept: Kept | None = None, expect_head: str | None = None) -> tuple[list[str], int]:
+    """Problems found under ``path`` (a run, a model folder or the output root) and how many runs were checked.
+
+    ``kept``: what MLflow recorded; ``expect_head``: a ledger head noted at an earlier audit.
+    """
+    if not path.is_dir():
+        raise SignoffError(f"{path}: no such folder (expected a run folder, a model folder or the output root)")
+    if (path / MANIFEST).exists():
+        return check_run(path), 1
+    models = [path] if _is_model(path) else sorted(p for p in path.iterdir() if p.is_dir() and _is_model(p))
+    if not models:
+        raise SignoffError(f"{path}: holds no Signoff run (no {MANIFEST} found)")
+    problems: list[str] = []
+    runs = 0
+    for model in models:
+        problems += check_links(model) + check_chain(model) + check_ledger(model, kept, expect_head)
+        problems += check_recorded_runs(model, kept)
+        for run in finished_runs(model):
+            problems += check_run(run)
+            runs += 1
+    return problems, runs
+
+
+def _is_model(folder: Path) -> bool:
+    """A model's folder: it has (or had) a lock, a ledger or a finished run."""
+    return (folder / LOCK_FILE).exists() or (folder / LEDGER).is_file() \
+        or any((run / MANIFEST).exists() for run in folder.iterdir() if run.is_dir())
+
+
+def check_links(model: Path) -> list[str]:
+    """Symbolic links anywhere in a model's folder, each named and none followed."""
+    found = []
+    for top, folders, files in os.walk(model):  # never descends into a linked folder
+        for name in sorted([*folders, *files]):
+            path = Path(top) / name
+            if path.is_symlink():
+                found.append(f"{path}: a symbolic link (to {os.readlink(path)}); archived runs are real folders of "
+                             "real files, and verify does not follow links out of the archive")
+    return found
+
+
+def check_recorded_runs(model: Path, kept: Kept | None) -> list[str]:
+    """Every run the ledger or MLflow knows was archived must still be there: the newest run has no
+    later run whose chain link would reveal its removal."""
+    present = {run.name for run in finished_runs(model)}
+    in_ledger = {e["run_id"] for e in journal.read(model / LEDGER) if e.get("run_id")}
+    in_mlflow = kept.archived_runs(model) if kept is not None else set()
+    return [f"{model / run_id}: missing; the {'ledger' if run_id in in_ledger else 'MLflow store'} records this "
+            "run as archived" for run_id in sorted((in_ledger | in_mlflow) - present)]
+
+
+def check_run(run: Path) -> list[str]:
+    try:
+        manifest = json.loads((run / MANIFEST).read_text(encoding="utf-8"))
+        listed = {**manifest["files"], **manifest[RENDERS]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return [f"{run / MANIFEST}: unreadable manifest ({exc})"]
+    chain = journal.problems(run / DECISIONS)
+    problems = list(chain)
+    if core_sha256(manifest) != manifest.get("sha256"):
+        problems.append(f"{run / MANIFEST}: its file list does not hash to the sha256 it records "
+                        "(and the reports' banners show)")
+    for name, recorded in sorted(listed.items()):
+        path = run / name
+        if _through_link(run, path):
+            problems.append(f"{path}: a symbolic link, not the archived file (not followed)")
+        elif not path.is_file():
+            problems.append(f"{path}: missing")
+        elif path.stat().st_size != recorded["size"] or sha256_file(path) != recorded["sha256"]:
+            problems.append(f"{path}: modified (sha256 differs from the manifest)")
+    decided = {} if chain else _decided_files(run)  # a broken chain vouches for no file
+    for name, sha256 in sorted(decided.items()):
+        path = run / name
+        if not path.is_file():
+            problems.append(f"{path}: missing (written with a decision)")
+        elif sha256_file(path) != sha256:
+            problems.append(f"{path}: modified (sha256 differs from its decision's record)")
+    present = {str(p.relative_to(run)) for p in run.rglob("*") if p.is_file()} - {MANIFEST, DECISIONS}
+    added = present - set(listed) - set(decided)
+    return problems + [
+        f"{run / name}: added after the run (not in the manifest or a decision)" for name in sorted(added)
+    ]
+
+
+def _through_link(run: Path, path: Path) -> bool:
+    """Whether ``path``, or a folder between it and ``run``, is a symbolic link."""
+    parts = path.relative_to(run).parts
+    return any(run.joinpath(*parts[:end]).is_symlink() for end in range(1, len(parts) + 1))
+
+
+def _decided_files(run: Path) -> dict[str, str]:
+    """Files a decision added to the run (a model card naming it), with their recorded sha256."""
+    return {name: sha256 for entry in journal.read(run / DECISIONS) for name, sha256 in entry.get("files", {}).items()}
+
+
+def check_ledger(model: Path, kept: Kept | None, expect_head: str | None) -> list[str]:
+    ledger = model / LEDGER
+    problems = journal.problems(ledger)
+    head = journal.head(ledger)
+    if expect_head is not None and head != expect_head:
+        problems.append(f"{ledger}: head {head or 'none'} is not the expected {expect_head}")
+    if kept is not None and (anchored := kept.head(model.name)) != head:
+        problems.append(f"{ledger}: head {(head or 'none')[:12]} does not match the anchor kept in MLflow "
+                        f"({(anchored or 'none')[:12]}): lines were removed or the ledger was replaced")
+    return problems
+
+
+def check_chain(model: Path) -> list[str]:
+    """Each run's ``previous`` must be the hash of the manifest before it: a run removed,
+    replaced or reordered breaks a link."""
+    problems = []
+    expected = None
+    for run in finished_runs(model):
+        try:
+            previous = json.loads((run / MANIFEST).read_text(encoding="utf-8")).get("previous")
+        except (OSError, ValueError) as exc:
+            problems.append(f"{run / MANIFEST}: unreadable manifest ({exc})")
+            previous = None
+        if previous != expected:
+            problems.append(f"{run}: broken chain: previous {previous or 'none'}, "
+                            f"but the run before it has manifest sha256 {expected or 'none (first run)'}")
+        expected = sha256_file(run / MANIFEST)
+    return problems
+
+
+def stale_lock_holders(path: Path) -> list[str]:
+    """``.lock.holder`` files whose lock nobody holds: left by a command that was killed.  Harmless (the
+    next command overwrites it), so they are noted, not counted as problems."""
+    notes = []
+    models = [path] if _is_model(path) else [p for p in path.iterdir() if p.is_dir() and not p.is_symlink()]
+    for model in models:
+        holder = model / HOLDER_FILE
+        if not holder.is_file():
+            continue
+        try:
+            with FileLock(model / LOCK_FILE, timeout=0):
+                notes.append(f"{holder}: left by a command that was killed ({holder.read_text(encoding='utf-8')}); "
+                             "nobody holds the lock, the file can be deleted")
+        except Timeout:
+            continue  # a command is running now
+    return notes
+
+
+def unfinished(path: Path) -> list[Path]:
+    """Temporary run folders under ``path``: runs still being written, or killed before they could be archived.
+    They are not part of the archive (no manifest, no chain link), so they are reported, not failed."""
+    models = [path] if _is_model(path) else [p for p in path.iterdir() if p.is_dir()]
+    return sorted(p for m in models if m.is_dir() for p in m.iterdir() if p.name.startswith(TEMP_PREFIX))

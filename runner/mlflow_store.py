@@ -1,0 +1,153 @@
+"""The MLflow store, opened the same way by the `signoff` process and by the servability kernel.
+
+Creating MLflow's embedded SQLite store is not safe for two processes at once, and a process
+killed meanwhile leaves a store no later run can open; so every opening goes through
+:func:`connect`.  It sits beside ``errors`` and ``config`` because both sides of the process
+boundary use it: ``analysis`` (inside kernels) and ``release`` (in the `signoff` process).
+
+MLflow is imported lazily: it costs seconds, and `signoff params` or `verify` do not need it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from runner import records
+from runner.errors import SignoffError
+
+# MLflow's defaults retry a dead server for minutes (7 retries, backoff factor 2, 120 s per request):
+# a run that loses its server fails in about a minute instead, unless these are set otherwise.
+MLFLOW_DEFAULTS = {
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", "MLFLOW_LOGGING_LEVEL": "WARNING",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+}
+
+
+TAG = "signoff."  # prefix of every tag Signoff writes
+
+
+def embedded_uri(output_root: Path) -> str:
+    return f"sqlite:///{(output_root / 'mlflow.db').resolve()}"
+
+
+def connect(uri: str) -> Any:
+    """An MlflowClient on ``uri``; a local SQLite store is created or repaired first, once, under a lock."""
+    for name, value in MLFLOW_DEFAULTS.items():  # read by MLflow when it is imported
+        os.environ.setdefault(name, value)
+    import mlflow
+    from mlflow import MlflowClient
+
+    if uri.startswith("sqlite:///"):
+        _ready_store(Path(uri.removeprefix("sqlite:///")))
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _ready_store(path: Path) -> None:
+    """Create the embedded store, or repair one a killed process left half made, serialized across processes.
+
+    MLflow creates its tables and runs its migrations when a store is first opened, which is not safe
+    for two processes at once, and a process killed meanwhile leaves a store that no later run can open.
+    So the store is built under another name and renamed into place; an existing store that MLflow
+    cannot open is set aside and rebuilt if it holds no run or model, and otherwise reported.
+    """
+    from mlflow import MlflowClient
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(path.with_name(f".{path.name}.lock")):
+        if path.exists():
+            try:
+                MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments(max_results=1)
+                return
+            except Exception as exc:
+                if _holds_data(path):
+                    raise SignoffError(
+                        f"MLflow store {path} cannot be opened ({type(exc).__name__}: {str(exc).splitlines()[0]}); it "
+                        f"holds runs or models, so Signoff leaves it alone: back it up (cp {path} {path}.bak), then "
+                        f"run `mlflow db upgrade sqlite:///{path}`") from None
+                aside = path.with_name(f"{path.name}.broken-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+                _forget_engines(f"sqlite:///{path}")
+                for suffix in ("", "-wal", "-shm"):  # WAL mode: the database is the three files together
+                    if path.with_name(path.name + suffix).exists():
+                        os.replace(path.with_name(path.name + suffix), aside.with_name(aside.name + suffix))
+                print(f"signoff: warning: MLflow store {path} was left half made ({type(exc).__name__}) and held no "
+                      f"run or model: set aside as {aside.name}, a new one is made", file=sys.stderr)
+        building = path.with_name(f".{path.name}.building-{os.getpid()}")
+        building.unlink(missing_ok=True)
+        MlflowClient(tracking_uri=f"sqlite:///{building}").search_experiments(max_results=1)
+        os.replace(building, path)  # a rollback-journal database is whole in its one file once committed
+    with closing(sqlite3.connect(path, timeout=30)) as db:
+        db.execute("PRAGMA journal_mode=WAL")  # readers never block writers
+
+
+def _forget_engines(uri: str) -> None:
+    """MLflow keeps one SQLAlchemy engine per store URI for the life of the process (a private cache of its
+    SqlAlchemyStore classes); after the file behind ``uri`` is replaced, the old engine would still open
+    the old file."""
+    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
+
+    for store in (TrackingStore, RegistryStore):
+        engine = getattr(store, "_engine_map", {}).pop(uri, None)
+        if engine is not None:
+            engine.dispose()
+
+
+def _holds_data(path: Path) -> bool:
+    """Whether a store someone could miss holds anything: a run, a registered model, an experiment of its own."""
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            counts = [db.execute(query).fetchone()[0] for table, query in (
+                ("runs", "SELECT count(*) FROM runs"), ("registered_models", "SELECT count(*) FROM registered_models"),
+                ("experiments", "SELECT count(*) FROM experiments WHERE experiment_id != 0")) if table in tables]
+    except sqlite3.DatabaseError:
+        return True  # cannot tell: assume it matters
+    return any(counts)
+
+
+def experiment(client: Any, model: str, output_root: Path) -> str:
+    """The experiment named after the model; on a local store its artifacts live beside the database."""
+    found = client.get_experiment_by_name(model)
+    if found is not None:
+        return found.experiment_id
+    local = client.tracking_uri.startswith(("sqlite:", "file:")) or "://" not in client.tracking_uri
+    location = (output_root / "mlartifacts" / model).resolve().as_uri() if local else None
+    try:
+        return client.create_experiment(model, artifact_location=location)
+    except Exception:  # created meanwhile by a concurrent run
+        found = client.get_experiment_by_name(model)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+def start_run(client: Any, model: str, output_root: Path, run_id: str) -> str:
+    """The MLflow run that tracks one Signoff run; its id is handed to the infra stage."""
+    run = client.create_run(experiment(client, model, output_root), run_name=run_id, tags={f"{TAG}run_id": run_id})
+    return run.info.run_id
+
+
+def model_files_sha256(folder: Path) -> str:
+    """One hash over a downloaded model folder: every file's relative path and sha256, in order.
+
+    ``registered_model_meta`` is left out: MLflow's client writes it while downloading
+    (the registered name and version the files were fetched under), it is not stored.
+    """
+    lines = [
+        f"{path.relative_to(folder).as_posix()} {records.sha256_file(path)}"
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.name != "registered_model_meta"
+    ]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()

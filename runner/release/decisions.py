@@ -1,0 +1,286 @@
+"""Who or what moved a model forward or back, on which evidence, and how to undo it.
+
+Every decision (registration, approval, rejection, promotion, rollback) is taken
+behind the model's lock, checks that ``champion`` still points where it expected,
+reads the alias back, and is recorded three times: a chained line in the run
+folder's ``decisions.jsonl``, a chained line in the model's ``ledger.jsonl``, and
+MLflow tags on the model version and its run.  Nothing earlier is rewritten.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runner import mlflow_store, records
+from runner.audit import index, journal, lock, model_card, verify
+from runner.audit.archive import DECISIONS, LEDGER
+from runner.errors import SignoffError
+from runner.release import mlflow_registry
+
+RELEASABLE = ("PASS", "WARN")
+AUTO = "signoff (automatic promotion)"
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """Where a model's versions live and where its runs are archived."""
+
+    client: Any
+    model: str
+    output_root: Path
+
+    @property
+    def model_dir(self) -> Path:
+        return self.output_root / self.model
+
+
+@dataclass(frozen=True)
+class Waiver:
+    gate: str
+    reason: str
+    expires: str  # YYYY-MM-DD
+
+
+def release(reg: RegisteredModel, folder: Path, verdict: dict[str, Any], facts: dict[str, Any], promotion: str) -> str:
+    """After a run is archived: register a PASS or WARN run's model as ``challenger``, and
+    under ``auto`` promotion make a PASS the champion.  Returns what happened, in words.
+
+    The caller (``signoff run``) holds the model's lock.
+    """
+    _record(reg, folder, None, {"event": "run finished", "by": verdict["started_by"],
+                                "verdict": verdict["verdict"], "note": ""})
+    if verdict.get("rerun_of"):
+        return "not registered: a re-run checks that the evidence reproduces; it does not release"
+    if verdict["verdict"] not in RELEASABLE:
+        return f"not registered: the verdict is {verdict['verdict']}"
+    version = _register(reg, folder, verdict, facts)
+    if promotion == "auto" and verdict["verdict"] == "PASS":
+        _promote(reg, folder, version, "promoted", AUTO, "promotion: auto, verdict PASS", [])
+        return f"registered as version {version} and promoted to champion (promotion: auto)"
+    why = "the verdict is WARN" if verdict["verdict"] == "WARN" else "promotion: manual"
+    return (f"registered as version {version} (alias challenger); awaiting sign-off ({why}): "
+            f"signoff approve {folder} --by NAME")
+
+
+def approve(reg: RegisteredModel, folder: Path, by: str, note: str, waivers: list[Waiver], wait: float,
+            say: Callable[[str], None]) -> str:
+    verdict, gates = _run_verdict(folder)
+    if verdict["verdict"] == "ERROR":
+        raise SignoffError(f"{folder}: the run's verdict is ERROR (a stage did not finish); it cannot be approved")
+    if by == verdict.get("started_by"):
+        raise SignoffError(f"{folder}: {by} started this run and cannot also approve it (four-eyes rule)")
+    altered = verify.check_run(folder)
+    if altered:
+        raise SignoffError(f"{folder}: the archived run was altered ({altered[0]}); it cannot be approved")
+    _check_waivers(folder, verdict, gates, waivers)
+    waived = {w.gate for w in waivers}
+    unwaived = [g["id"] for g in verdict["gates"] if _blocks(g) and g["id"] not in waived]
+    if unwaived:
+        raise SignoffError(f"{folder}: the run is BLOCKED by {', '.join(unwaived)}; approving it is refused "
+                           "(only gates marked waivable: true can be waived, with --waive)")
+    with lock.held(reg.model_dir, f"approving run {verdict['run_id']}", wait, say):
+        version = _registered_version(reg, folder) or _register(reg, folder, verdict, _evidence(folder))
+        if mlflow_registry.alias(reg.client, reg.model, mlflow_registry.CHAMPION) == version:
+            raise SignoffError(f"{folder}: version {version} is already the champion")
+        listed = [w.__dict__ | {"by": by} for w in waivers]
+        _promote(reg, folder, version, "approved", by, note, listed)
+    return f"approved: version {version} of {reg.model} is the champion"
+
+
+def reject(reg: RegisteredModel, folder: Path, by: str, note: str, wait: float, say: Callable[[str], None]) -> str:
+    verdict, _ = _run_verdict(folder)
+    with lock.held(reg.model_dir, f"rejecting run {verdict['run_id']}", wait, say):
+        version = _registered_version(reg, folder)
+        if version and mlflow_registry.alias(reg.client, reg.model, mlflow_registry.CHAMPION) == version:
+            raise SignoffError(f"{folder}: version {version} is the champion; roll back instead of rejecting it")
+        _record(reg, folder, version, {"event": "rejected", "by": by, "note": note})
+    return f"rejected: run {verdict['run_id']}" + (f" (version {version} stays unpromoted)" if version else "")
+
+
+def promote(reg: RegisteredModel, version: str, by: str, note: str, wait: float, say: Callable[[str], None]) -> str:
+    """Make an approved version the champion (again)."""
+    with lock.held(reg.model_dir, f"promoting version {version}", wait, say):
+        tags = _version(reg, version).tags
+        if tags.get(f"{mlflow_store.TAG}approved") != "true":
+            raise SignoffError(f"model {reg.model} version {version} was never approved; "
+                               "`signoff approve RUN_DIR` it first")
+        if mlflow_registry.alias(reg.client, reg.model, mlflow_registry.CHAMPION) == version:
+            raise SignoffError(f"model {reg.model} version {version} is already the champion")
+        _check_files(reg, version)
+        _promote(reg, _run_folder(reg, tags), version, "promoted", by, note, [])
+    return f"promoted: version {version} of {reg.model} is the champion"
+
+
+def rollback(reg: RegisteredModel, to: str | None, by: str, note: str, wait: float, say: Callable[[str], None]) -> str:
+    """Move ``champion`` back to the version that was champion before (or to ``to``, a former champion)."""
+    with lock.held(reg.model_dir, "rolling back", wait, say):
+        current = mlflow_registry.alias(reg.client, reg.model, mlflow_registry.CHAMPION)
+        if current is None:
+            raise SignoffError(f"model {reg.model} has no champion to roll back from")
+        target = to or _version(reg, current).tags.get(f"{mlflow_store.TAG}previous_champion")
+        if not target or target == "none":
+            raise SignoffError(f"model {reg.model}: version {current} is the first champion; there is nothing "
+                               "to roll back to (name one with --to)")
+        tags = _version(reg, target).tags
+        if tags.get(f"{mlflow_store.TAG}was_champion") != "true" or target == current:
+            raise SignoffError(f"model {reg.model} version {target} was never a champion before; rollback "
+                               "only returns to a former champion (`signoff list` shows them)")
+        _check_files(reg, target)
+        mlflow_registry.move_alias(reg.client, reg.model, mlflow_registry.CHAMPION, target, current)
+        _record(reg, _run_folder(reg, tags), target,
+                {"event": "rolled back", "by": by, "note": note, "previous_champion": current})
+    return f"rolled back: version {target} of {reg.model} is the champion again (was {current})"
+
+
+def listing(reg: RegisteredModel, today: dt.date | None = None) -> list[dict[str, Any]]:
+    """Every version with its run, verdict, aliases, last decision and waivers (expired ones flagged)."""
+    today = today or dt.date.today()
+    rows = []
+    aliases = mlflow_registry.aliases(reg.client, reg.model)
+    for entry in mlflow_registry.versions(reg.client, reg.model):
+        tags = entry.tags
+        waivers = json.loads(tags.get(f"{mlflow_store.TAG}waivers", "[]"))
+        rows.append({
+            "version": str(entry.version),
+            "run": tags.get(f"{mlflow_store.TAG}run_id", ""),
+            "verdict": tags.get(f"{mlflow_store.TAG}verdict", ""),
+            "aliases": sorted(name for name, version in aliases.items() if version == str(entry.version)),
+            "decision": tags.get(f"{mlflow_store.TAG}decision", ""),
+            "decided_by": tags.get(f"{mlflow_store.TAG}decided_by", ""),
+            "waivers": waivers,
+            "expired_waivers": [w["gate"] for w in waivers if dt.date.fromisoformat(w["expires"]) < today],
+        })
+    return rows
+
+
+def _register(reg: RegisteredModel, folder: Path, verdict: dict[str, Any], facts: dict[str, Any]) -> str:
+    tags = {"run_id": verdict["run_id"], "run_folder": str(folder), "verdict": verdict["verdict"],
+            "model_sha256": str(facts.get("infra.model_sha256", "")), "started_by": verdict["started_by"]}
+    version = mlflow_registry.register(reg.client, reg.model, facts["infra.model_uri"], verdict["mlflow_run_id"], tags)
+    _record(reg, folder, version, {"event": "registered", "by": "signoff", "note": "alias challenger"})
+    return version
+
+
+def _promote(reg: RegisteredModel, folder: Path | None, version: str, event: str, by: str, note: str,
+             waivers: list[dict[str, Any]]) -> None:
+    """Move ``champion`` to ``version``; the run folder gets a model card that names this decision."""
+    previous = mlflow_registry.alias(reg.client, reg.model, mlflow_registry.CHAMPION)
+    decision = {"event": event, "by": by, "note": note, "previous_champion": previous, "waivers": waivers}
+    files = _card_with_decisions(folder, _entry(reg, folder, version, decision)) if folder else {}
+    mlflow_registry.move_alias(reg.client, reg.model, mlflow_registry.CHAMPION, version, previous)
+    mlflow_registry.version_tags(reg.client, reg.model, version, {
+        "approved": "true", "was_champion": "true", "previous_champion": previous or "none",
+        "waivers": json.dumps(waivers),
+    })
+    _record(reg, folder, version, {**decision, "files": files})
+
+
+def _record(reg: RegisteredModel, folder: Path | None, version: str | None, decision: dict[str, Any]) -> None:
+    entry = _entry(reg, folder, version, decision)
+    if folder is not None:
+        journal.append(folder / DECISIONS, entry)
+    head = journal.append(reg.model_dir / LEDGER, entry)
+    if version is not None:
+        mlflow_registry.version_tags(reg.client, reg.model, version, {
+            "decision": decision["event"], "decided_by": decision["by"], "decided_at": entry["at"],
+            "decision_note": decision.get("note", ""),
+        })
+    mlflow_registry.anchor(reg.client, reg.model, head)
+    index.write(reg.output_root)
+
+
+def _entry(reg: RegisteredModel, folder: Path | None, version: str | None, decision: dict[str, Any]) -> dict[str, Any]:
+    return {"at": _now(), "model": reg.model, "version": version, "run_id": folder.name if folder else None, **decision}
+
+
+def _card_with_decisions(folder: Path, entry: dict[str, Any]) -> dict[str, str]:
+    """The model card again, with every decision so far and this one (waivers included), as new files
+    under ``decisions/``; their hashes go into the decision's line, so `verify` checks them."""
+    template = folder / "templates" / "model_card.md.j2"  # the run's own, archived with it
+    if not template.is_file():
+        raise SignoffError(f"{template}: missing; the model card recording this decision cannot be written")
+    verdict, _ = _run_verdict(folder)
+    params = yaml.safe_load((folder / "params.yaml").read_text(encoding="utf-8"))
+    decided = [*journal.read(folder / DECISIONS), entry]
+    paths = model_card.write(template, folder / "decisions", params, verdict, _evidence(folder), decided,
+                             f"{len(decided):03d}-model_card")
+    return {str(p.relative_to(folder)): records.sha256_file(p) for p in paths}
+
+
+def _run_verdict(folder: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The archived verdict and the run's declared gates by id."""
+    try:
+        verdict = json.loads((folder / "verdict.json").read_text(encoding="utf-8"))
+        params = yaml.safe_load((folder / "params.yaml").read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise SignoffError(f"{folder}: not an archived run folder (verdict.json, params.yaml: {exc})") from None
+    if not (folder / "manifest.json").is_file():
+        raise SignoffError(f"{folder}: not a finished run (no manifest.json)")
+    return verdict, {g["id"]: g for g in params.get("gates", [])}
+
+
+def _evidence(folder: Path) -> dict[str, Any]:
+    return json.loads((folder / "evidence.json").read_text(encoding="utf-8"))
+
+
+def _blocks(gate: dict[str, Any]) -> bool:
+    return gate["status"] == "missing" or (gate["status"] == "fail" and gate["severity"] == "block")
+
+
+def _check_waivers(folder: Path, verdict: dict[str, Any], declared: dict[str, dict[str, Any]],
+                   waivers: list[Waiver]) -> None:
+    failed = {g["id"] for g in verdict["gates"] if g["status"] in ("fail", "missing")}
+    for waiver in waivers:
+        if waiver.gate not in failed:
+            raise SignoffError(f"{folder}: --waive {waiver.gate}: no such failed gate in this run "
+                               f"(failed: {', '.join(sorted(failed)) or 'none'})")
+        if not declared.get(waiver.gate, {}).get("waivable", False):
+            raise SignoffError(f"{folder}: --waive {waiver.gate}: the gate is not waivable "
+                               "(its params declare no waivable: true)")
+        if not waiver.reason.strip():
+            raise SignoffError(f"--waive {waiver.gate}: --reason must say why the failure is accepted")
+        try:
+            expires = dt.date.fromisoformat(waiver.expires)
+        except ValueError:
+            raise SignoffError(f"--waive {waiver.gate}: --expires expects a date YYYY-MM-DD, "
+                               f"got {waiver.expires!r}") from None
+        if expires <= dt.date.today():
+            raise SignoffError(f"--waive {waiver.gate}: --expires {waiver.expires} is not in the future")
+
+
+def _check_files(reg: RegisteredModel, version: str) -> None:
+    """A version goes back into production only if its files are still the ones registered."""
+    with tempfile.TemporaryDirectory(prefix="signoff-check-") as scratch:
+        mlflow_registry.verified_files(reg.client, reg.model, version, Path(scratch))
+
+
+def _registered_version(reg: RegisteredModel, folder: Path) -> str | None:
+    registered = [d for d in journal.read(folder / DECISIONS) if d["event"] == "registered"]
+    return registered[-1]["version"] if registered else None
+
+
+def _version(reg: RegisteredModel, version: str) -> Any:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return reg.client.get_model_version(reg.model, version)
+    except MlflowException:
+        raise SignoffError(f"model {reg.model} has no version {version} (`signoff list {reg.model}`)") from None
+
+
+def _run_folder(reg: RegisteredModel, tags: dict[str, str]) -> Path | None:
+    run_id = tags.get(f"{mlflow_store.TAG}run_id")
+    folder = reg.model_dir / run_id if run_id else None
+    return folder if folder is not None and folder.is_dir() else None
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()

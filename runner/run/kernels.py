@@ -1,0 +1,215 @@
+"""Execute one notebook through Papermill and say, from Papermill's own exception, whether it failed.
+
+After a timeout or a dead kernel Papermill leaves every cell marked completed,
+so a stage's status is decided here from the exception and written into the
+executed notebook's metadata (and a banner cell) for whoever reads it later.
+
+Kernels can be started ahead of time with the notebook's own imports already
+done (:func:`start_kernel`), so that kernel start-up and heavy imports
+(scikit-learn, shap, Evidently) happen while earlier stages run.
+"""
+
+from __future__ import annotations
+
+import ast
+import html
+import os
+import queue
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import papermill
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from papermill.exceptions import PapermillExecutionError
+
+from runner import startup
+from runner.run import stopping
+
+
+class StageFailed(Exception):
+    """A notebook raised, timed out or lost its kernel; the message says which cell and why."""
+
+
+WARM_UP_TIMEOUT = 300  # seconds the notebook's imports may take in a kernel started ahead
+
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def start_kernel(
+    source: Path, cwd: Path, threads: int | None = None, env: dict[str, str] | None = None
+) -> AsyncKernelManager:
+    """A kernel for ``source``, running in ``cwd``, with every module the notebook imports loaded.
+
+    The imports run silently (no execution count, no history, no names bound), so the
+    executed notebook is the same as with a cold kernel, only faster.  ``threads`` caps
+    the kernel's OpenMP/BLAS threads (unless the user set them), so that kernels running
+    side by side do not oversubscribe the cores.  ``env`` is added to the kernel's environment.
+    """
+    env = {**os.environ, **(env or {})}
+    if threads:
+        env.update({name: str(threads) for name in THREAD_VARIABLES if name not in os.environ})
+    nb = nbformat.read(source, as_version=4)
+    # nbclient's cell timeouts only fire with an asynchronous kernel client. ipykernel 7 warns
+    # on every start when the transport is unencrypted TCP; CurveZMQ keys provisioned by the
+    # kernel manager encrypt it and silence the warning.
+    km = AsyncKernelManager(kernel_name=nb.metadata.get("kernelspec", {}).get("name", "python3"),
+                            transport_encryption="auto")
+    # parallel kernels must not share IPython's SQLite history file
+    run_sync(km.start_kernel)(cwd=str(cwd), env=env, extra_arguments=["--HistoryManager.hist_file=:memory:"])
+    stopping.register(km)
+    client = km.client()
+    client.start_channels()
+    try:
+        run_sync(client.wait_for_ready)(timeout=WARM_UP_TIMEOUT)
+        _run_silently(km, client, _import_code(imported_modules(nb)))
+    except BaseException:
+        shutdown(km)
+        raise
+    finally:
+        client.stop_channels()
+    return km
+
+
+def shutdown(km: AsyncKernelManager) -> None:
+    """Shut a kernel down (if it still runs) and forget it."""
+    try:
+        if km.has_kernel:
+            run_sync(km.shutdown_kernel)(now=True)
+    finally:
+        stopping.unregister(km)
+
+
+def _run_silently(km: AsyncKernelManager, client: Any, code: str) -> None:
+    """Run ``code`` without a trace in the notebook (no execution count, no history; import-time chatter
+    belongs to nobody's notebook), checking every second that the kernel is still alive: a kernel
+    killed meanwhile (a stopped run) must not leave this thread waiting for a reply that never comes."""
+    msg_id = client.execute(code, silent=True, store_history=False)
+    deadline = time.monotonic() + WARM_UP_TIMEOUT
+    while True:
+        try:
+            reply = run_sync(client.get_shell_msg)(timeout=1)
+        except queue.Empty:
+            if not run_sync(km.is_alive)():
+                raise RuntimeError("the kernel died while loading the notebook's imports") from None
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the notebook's imports took longer than {WARM_UP_TIMEOUT} s") from None
+            continue
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return
+
+
+def imported_modules(nb: nbformat.NotebookNode) -> list[str]:
+    """Every module a notebook's code cells import (``from a import b`` also tries ``a.b``)."""
+    modules: list[str] = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:  # IPython magics; nothing to learn from this cell
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                modules += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                modules += [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+    return list(dict.fromkeys(modules))
+
+
+def _import_code(modules: list[str]) -> str:
+    """Import each module, ignoring failures: the notebook will report its own errors itself.
+    First, the kernel is told to go without :data:`runner.startup.SKIPPED_IMPORTS`, as Signoff's own processes do."""
+    return (
+        "import sys as _signoff_sys\n"
+        f"for _signoff_module in {startup.SKIPPED_IMPORTS!r}:\n"
+        "    _signoff_sys.modules.setdefault(_signoff_module, None)\n"
+        "import importlib as _signoff_importlib\n"
+        f"for _signoff_module in {modules!r}:\n"
+        "    try:\n"
+        "        _signoff_importlib.import_module(_signoff_module)\n"
+        "    except Exception:\n"
+        "        pass\n"
+        "del _signoff_sys, _signoff_importlib, _signoff_module\n"
+    )
+
+
+def run_notebook(
+    source: Path,
+    output: Path,
+    parameters: dict[str, Any],
+    *,
+    cell_timeout: float,
+    stage_timeout: float,
+    cwd: Path,
+    km: AsyncKernelManager | None = None,
+    on_cell: Callable[[], None] | None = None,
+) -> float | None:
+    """Run ``source`` into ``output`` with ``parameters``; raise StageFailed if it did not complete.
+
+    ``km``: a kernel from :func:`start_kernel` (shut down here afterwards); without one,
+    a kernel is started for this notebook.  Returns the kernel's peak memory in MB (None
+    where the OS does not tell).
+    """
+    deadline = time.monotonic() + stage_timeout
+
+    def timeout_for(cell: Any) -> int:
+        # nbclient asks before every cell: the cell limit, shortened to what is left of the stage's.
+        return max(1, int(min(cell_timeout, deadline - time.monotonic())))
+
+    try:
+        km = km or start_kernel(source, cwd)
+        papermill.execute_notebook(
+            str(source),
+            str(output),
+            parameters=parameters,
+            progress_bar=False,
+            km=km,
+            timeout_func=timeout_for,
+            on_cell_executed=(lambda **_: on_cell()) if on_cell else None,
+        )
+        return peak_memory_mb(km)
+    except PapermillExecutionError as exc:
+        raise StageFailed(f"cell {exc.exec_count} raised {exc.ename}: {exc.evalue}") from None
+    except CellTimeoutError:
+        if time.monotonic() >= deadline - 1:
+            raise StageFailed(f"stage timed out after {stage_timeout:g} s (execution.stage_timeout)") from None
+        raise StageFailed(f"a cell ran longer than {cell_timeout:g} s (execution.cell_timeout)") from None
+    except DeadKernelError:
+        raise StageFailed("the kernel died (out of memory, or the process was killed)") from None
+    finally:
+        if km is not None:
+            shutdown(km)
+
+
+def mark(notebook: Path, stage: str, status: str, error: str | None) -> None:
+    """Record Signoff's verdict on a stage inside the executed notebook itself."""
+    if not notebook.exists():
+        return
+    nb = nbformat.read(notebook, as_version=4)
+    nb.metadata["signoff"] = {**nb.metadata.get("signoff", {}), "stage": stage, "status": status, "error": error}
+    if status == "failed":
+        banner = nbformat.v4.new_markdown_cell(
+            f'<div style="background:#fde2e1;border:2px solid #c0392b;padding:8px">'
+            f"<b>Signoff: stage <code>{stage}</code> FAILED.</b> {html.escape(error or '')}<br>"
+            "Cells after the failure did not run, whatever their metadata says.</div>"
+        )
+        banner.metadata["tags"] = ["signoff-status"]
+        nb.cells.insert(0, banner)
+    nbformat.write(nb, notebook)
+
+
+
+def peak_memory_mb(km: AsyncKernelManager) -> float | None:
+    """The kernel process's peak resident memory (Linux ``VmHWM``), read before it is shut down."""
+    try:
+        status = Path(f"/proc/{km.provisioner.process.pid}/status").read_text(encoding="utf-8")
+    except (AttributeError, OSError):
+        return None
+    kilobytes = [int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")]
+    return round(kilobytes[0] / 1024, 1) if kilobytes else None

@@ -1,0 +1,191 @@
+"""`signoff monitor`: is the champion still fit for the data it sees now?
+
+1. resolve the params file: its ``monitor_gates`` are the health checks
+2. under the model's lock, find the champion in the registry and fetch, hash-checked, the
+   training artifacts and params of the run that produced it
+3. rebuild the champion's training data (checked against its recorded fingerprint) and read
+   ``--current DATA``
+4. the drift stage compares the two; with ``--labels`` the validate stage also scores the
+   champion on the current rows
+5. evidence, plus ``monitor.champion_age_days``; the monitor gates; the gating report
+6. archived like a run, under ``outputs/<model>.monitor/`` (its own chain), and the verdict
+   tagged on the champion's version
+
+Exit 0 healthy, 1 a blocking monitor gate failed (the alert), 2 could not run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runner import config, mlflow_store
+from runner.analysis import datachecks, datasets, workspace
+from runner.audit import archive, index, lock, provenance, redact
+from runner.errors import SignoffError
+from runner.judge import evidence, gates
+from runner.release import mlflow_registry
+from runner.run import paramcheck, pipeline, stages, stopping
+from runner.run.progress import Progress
+from runner.run.scheduling import execute, run_stages
+
+DRIFT, VALIDATE = "drift", "validate"
+FOLDER_SUFFIX = ".monitor"  # outputs/<model>.monitor: a model name cannot contain a dot, so no clash
+TRAINING_FILES = ("artifacts", "params.yaml", "provenance.json")  # what a monitor needs of the champion's run
+
+
+def monitor(params_file: Path, overrides: list[str], current: Path, labels: bool, layout: pipeline.Layout,
+            jobs: int, progress: Progress, started_by: str, wait: float) -> pipeline.Outcome:
+    params = config.load_params(params_file, overrides)
+    if not params["monitor_gates"]:
+        raise SignoffError(
+            f"{params_file}: monitor_gates: none declared; a monitor needs gates to judge the champion by"
+        )
+    if current.is_dir():
+        raise SignoffError(f"{current}: is a directory; expected a CSV or Parquet file (--current)")
+    if not current.is_file():
+        raise SignoffError(f"{current}: no such data file (--current)")
+    chosen = _stages(layout.notebooks, labels)
+    paramcheck.gate_metrics(params["monitor_gates"], "monitor_gates", _stages(layout.notebooks, labels=True),
+                            evidence.MONITOR_FACTS, params_file)
+    model = params["model"]
+    redactor = redact.from_environment()
+    uri = pipeline.preflight(params, layout)
+    with lock.held(layout.output_root / model, f"signoff monitor {params_file}", wait, progress.line):
+        try:
+            client = mlflow_store.connect(uri)
+            version = mlflow_registry.alias(client, model, mlflow_registry.CHAMPION)
+        except Exception as exc:
+            raise SignoffError(f"MLflow at {redact.redact_uri(uri)}: {type(exc).__name__}: {exc}") from exc
+        if version is None:
+            raise SignoffError(f"model {model} has no champion in {redact.redact_uri(uri)}: nothing to monitor")
+        now = dt.datetime.now(dt.UTC)
+        folder = archive.start(layout.output_root, model + FOLDER_SUFFIX)
+        try:
+            entry = client.get_model_version(model, version)
+            trained = mlflow_registry.fetch_run_files(client, entry.run_id, TRAINING_FILES,
+                                               workspace.work(str(folder.temp)) / "champion-run")
+            shutil.copytree(trained / "artifacts", folder.temp / "artifacts")
+            run_params = _params(yaml.safe_load((trained / "params.yaml").read_text(encoding="utf-8")), params,
+                                 current, chosen)
+            stage_params = paramcheck.stage_parameters(chosen, run_params, params_file)
+            (folder.temp / "params.yaml").write_text(config.dump_params(redactor.value(run_params)), encoding="utf-8")
+            *frames, data_warnings = datasets.prepared(run_params["data"], run_params["seed"],
+                                                   workspace.work(str(folder.temp)))
+            _check_inputs(frames, trained / "provenance.json", run_params["data"], current, labels)
+        except BaseException as exc:
+            shutil.rmtree(folder.temp, ignore_errors=True)  # bad input or no champion run: nothing ran
+            if isinstance(exc, Exception) and not isinstance(exc, SignoffError):
+                raise SignoffError(f"could not prepare the monitor of {model} version {version}: "
+                                   f"{type(exc).__name__}: {exc}") from exc
+            raise
+        origin = provenance.collect(run_params, stage_params, frames, now)
+        about = {"model": model, "kind": "monitor", "run_id": folder.run_id, "params_file": str(params_file),
+                 "started": now.isoformat(), "started_by": started_by, "current": str(current.resolve()),
+                 "labels": labels, "champion": {"version": version, "mlflow_run_id": entry.run_id,
+                                                "signoff_run_id": entry.tags.get(f"{mlflow_store.TAG}run_id")}}
+        started = pipeline.Started(run_params, chosen, stage_params, layout, folder, about, origin, uri, None, version,
+                                   data_warnings)
+        with progress.recording(folder.temp / "run.log"):
+            progress.line(f"monitor {folder.run_id}: champion version {version} of {model} on {current}")
+            with pipeline.archived_on_crash(started, redactor):
+                facts = _observe(chosen, stage_params, run_params, folder, jobs, progress, uri)
+                facts[evidence.MONITOR_CHAMPION_VERSION] = version
+                facts[evidence.MONITOR_CHAMPION_AGE] = _age_days(entry.creation_timestamp)
+                verdict = _judge(params["monitor_gates"], facts, started, progress)
+        with stopping.deferred():  # a stop signal now lets the archive and the tags complete: a second or two
+            final = pipeline.archive_run(folder, verdict, origin, redactor)
+            mlflow_registry.version_tags(client, model, version, {"last_monitor": verdict["verdict"],
+                                                           "last_monitor_run": folder.run_id,
+                                                           "last_monitor_at": verdict["finished"]})
+            index.write(layout.output_root)
+    return pipeline.Outcome(verdict, final,
+                            f"champion version {version} tagged signoff.last_monitor={verdict['verdict']}")
+
+
+def _stages(notebooks: Path, labels: bool) -> list[stages.Stage]:
+    """The drift stage, and validate when there are labels; their training inputs come from the champion."""
+    found = {stage.name: stage for stage in stages.discover(notebooks)}
+    wanted = [VALIDATE, DRIFT] if labels else [DRIFT]
+    for name in wanted:
+        if name not in found:
+            raise SignoffError(f"{notebooks}: no *_{name}.ipynb stage notebook, which a monitor runs")
+    return [stages.Stage(name, found[name].path, (), found[name].evidence) for name in wanted]
+
+
+def _params(trained: dict[str, Any], params: dict[str, Any], current: Path, chosen: list[stages.Stage]) -> dict[str,
+                                                                                                                Any]:
+    """The champion's own data, seed and stage parameters with the newest data; this params file's
+    model, gates, registry and execution limits."""
+    stage_values = {s.name: dict(trained["stages"].get(s.name, {})) for s in chosen}
+    if VALIDATE in stage_values:
+        stage_values[VALIDATE]["evaluate_on"] = "current"
+    return {"model": params["model"], "seed": trained["seed"], "stages": stage_values,
+            "data": {**trained["data"], "current_path": str(current.resolve())},
+            "monitor_gates": params["monitor_gates"], "registry": params["registry"], "execution": params["execution"]}
+
+
+def _check_inputs(frames: list, recorded_file: Path, data_params: dict[str, Any], current: Path, labels: bool) -> None:
+    """The champion's training data must be what it was trained on; the current data must hold its
+    features, and with --labels the target column."""
+    reference, now = frames
+    target = data_params["target"]
+    recorded = json.loads(recorded_file.read_text(encoding="utf-8"))["data"]["reference"]["content"]["sha256"]
+    if datasets.fingerprint(reference)["sha256"] != recorded:
+        raise SignoffError("the champion's training data no longer matches the fingerprint recorded when it was "
+                           "trained (its data file changed): the drift reference would be wrong")
+    lacking = datachecks.lacking_features(now, reference, data_params)
+    if lacking:
+        raise SignoffError(f"{current}: current data lacks the training data's feature columns "
+                           f"{', '.join(map(repr, lacking))}; the champion needs every one of them")
+    if labels and target not in now.columns:
+        raise SignoffError(f"{current}: --labels, but the target column {target!r} is missing; "
+                           f"columns are: {', '.join(map(str, now.columns))}")
+
+
+def _observe(chosen: list[stages.Stage], stage_params: dict[str, dict[str, Any]], run_params: dict[str, Any],
+             folder: archive.RunFolder, jobs: int, progress: Progress, uri: str) -> dict[str, Any]:
+    supplied = {"run_dir": str(folder.temp), "previous_run": "", "champion_dir": "", "mlflow_run_id": ""}
+    results = run_stages(chosen, stage_params, folder.temp, supplied, run_params["execution"], jobs, progress,
+                         env=pipeline.kernel_env(uri))
+    facts = evidence.collect({r.name: folder.temp / r.notebook for r in results if r.notebook})
+    facts["monitor.stages"] = [r.__dict__ for r in results]
+    return facts
+
+
+def _judge(declared: list[dict[str, Any]], facts: dict[str, Any], started: pipeline.Started,
+           progress: Progress) -> dict[str, Any]:
+    """Monitor gates on what was observed; gates on label-based evidence wait for --labels."""
+    about, layout, folder, run_params = started.about, started.layout, started.folder, started.params
+    results = facts.pop("monitor.stages")
+    ran = {r["name"] for r in results} | {"monitor"}
+    applicable = [g for g in declared if g["metric"].split(".")[0] in ran]
+    failed = any(r["status"] != "passed" for r in results)
+    checked = gates.evaluate(applicable, facts)
+    verdict = {**about, "verdict": gates.verdict(checked, failed), "gates": checked, "stages": results,
+               "not_evaluated": [{"id": g["id"], "metric": g["metric"], "why": "its stage did not run (no --labels)"}
+                                 for g in declared if g not in applicable],
+               "warnings": [*started.data_warnings, *evidence.undeclared(facts, _declared(started)),
+                            *gates.warnings(applicable)], "checklist": [],
+               "gate_policy_changes": []}
+    archive.write_json(folder.temp / "evidence.json", facts)
+    pipeline.write_verdict(folder.temp, verdict)
+    report = execute("report", layout.templates / "report.ipynb", folder.temp / "report.ipynb",
+                     {"run_dir": str(folder.temp)}, folder.temp, run_params["execution"], progress)
+    if report.status != "passed":
+        verdict = {**verdict, "verdict": "ERROR", "stages": [*verdict["stages"], report.__dict__]}
+        pipeline.write_verdict(folder.temp, verdict)
+    return verdict
+
+
+def _age_days(created_ms: int) -> float:
+    return (dt.datetime.now(dt.UTC).timestamp() * 1000 - created_ms) / 86_400_000
+
+
+def _declared(started: pipeline.Started) -> list[str]:
+    return [*evidence.MONITOR_FACTS, *(name for stage in started.stages for name in stage.declared())]

@@ -1,0 +1,401 @@
+"""One `signoff run`, top to bottom (``run``), holding the model's lock throughout.
+
+``begin``:
+1. resolve the params file and check every notebook parameter (nothing runs on bad input)
+2. open a run folder under a temporary name and write the resolved params
+3. materialise the data once (bad data stops the run before any notebook)
+then the stages:
+4. execute the stage DAG through Papermill
+   (meanwhile, in the background: open the MLflow run and fetch the champion to compare with)
+``conclude``:
+5. gather the evidence, answer the release checklist, check the gates, reach the verdict
+6. execute the gating report and write the model card
+``finish``:
+7. write provenance, scrub secrets, seal the manifest, render every notebook to HTML, move into place
+8. track the run in MLflow, register a PASS or WARN model, promote it if the policy says so
+
+``runner/run/airflow_dag.py`` runs the same three parts as Airflow tasks, with one task per stage between.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runner import config, mlflow_store
+from runner.analysis import datasets, workspace
+from runner.audit import archive, index, lock, model_card, provenance, redact, render
+from runner.errors import SignoffError
+from runner.judge import checklist, evidence, gates
+from runner.release import decisions, mlflow_registry
+from runner.run import paramcheck, stages, stopping
+from runner.run.progress import Progress
+from runner.run.scheduling import StageResult, execute, run_stages
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a run's inputs come from and where it lands."""
+
+    notebooks: Path
+    templates: Path  # report.ipynb, checklist.yaml, model_card.md.j2
+    output_root: Path
+
+
+@dataclass(frozen=True)
+class Outcome:
+    verdict: dict[str, Any]
+    folder: Path
+    release: str  # what happened in the registry, in words
+
+    @property
+    def exit_code(self) -> int:
+        return gates.exit_code(self.verdict["verdict"])
+
+
+def prepare(params_file: Path, overrides: list[str], layout: Layout) -> tuple[dict, list[stages.Stage], dict]:
+    """Resolve and check everything a run needs; raises SignoffError before anything runs."""
+    params = config.load_params(params_file, overrides)
+    found = stages.discover(layout.notebooks)
+    for name in ("report.ipynb", "checklist.yaml", "model_card.md.j2"):
+        if not (layout.templates / name).is_file():
+            raise SignoffError(f"{layout.templates / name}: missing template")
+    checklist.check_attestations(checklist.load(layout.templates / "checklist.yaml"), params["checklist"], params_file)
+    paramcheck.gate_metrics(params["gates"], "gates", found, evidence.RUN_FACTS, params_file)
+    paramcheck.gate_metrics(params["monitor_gates"], "monitor_gates", found, evidence.MONITOR_FACTS, params_file)
+    return params, found, paramcheck.stage_parameters(found, params, params_file)
+
+
+def preflight(params: dict[str, Any], layout: Layout) -> str:
+    """What a run writes to and tracks in must be usable before the model's lock or any folder exists:
+    the output root a writable folder, the MLflow store one that opens.  Returns the tracking URI."""
+    root = layout.output_root
+    if root.exists() and not root.is_dir():
+        raise SignoffError(f"{root}: the output root is a file; expected a folder (--output-root)")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root, prefix=".signoff-write-check-") as probe:
+            probe.write(b"signoff")
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as exc:
+        raise SignoffError(f"{root}: cannot write to the output root: {exc.strerror}; choose another with "
+                           "--output-root, or make it writable") from None
+    uri = mlflow_registry.tracking_uri(params["registry"], root)
+    mlflow_registry.check_store(uri)
+    return uri
+
+
+@dataclass(frozen=True)
+class Started:
+    """A run folder opened on checked inputs: everything the stages and the conclusion need.
+
+    Kept as ``work/started.json`` in the run folder, so that separate processes (Airflow's
+    tasks, on any worker that sees the folder) can each take their part of the run.
+    """
+
+    params: dict[str, Any]
+    stages: list[stages.Stage]
+    stage_params: dict[str, dict[str, Any]]
+    layout: Layout
+    folder: archive.RunFolder
+    about: dict[str, Any]  # run_id, model, who, when: copied into the verdict
+    origin: dict[str, Any]  # provenance, completed when the run is archived
+    uri: str  # MLflow tracking URI
+    previous: str | None  # the model's last archived run, as the run began
+    champion_version: str  # mlflow_registry.CURRENT_CHAMPION, a version, or "" (a re-run pinned to none)
+    data_warnings: list[str]  # columns dropped as unusable (runner.analysis.datachecks), kept in the verdict
+
+    def save(self) -> None:
+        state = {**self.__dict__,
+                 "stages": [[s.name, str(s.path), list(s.needs), list(s.evidence)] for s in self.stages],
+                 "layout": {k: str(v) for k, v in self.layout.__dict__.items()},
+                 "folder": {k: str(v) for k, v in self.folder.__dict__.items()}}
+        archive.write_json(workspace.work(str(self.folder.temp)) / STARTED, state)
+
+    @classmethod
+    def load(cls, run_dir: Path) -> Started:
+        state = json.loads((run_dir / "work" / STARTED).read_text(encoding="utf-8"))
+        return cls(**{**state, "stages": [stages.Stage(n, Path(p), tuple(needs), tuple(declared))
+                                           for n, p, needs, declared in state["stages"]],
+                      "layout": Layout(**{k: Path(v) for k, v in state["layout"].items()}),
+                      "folder": archive.RunFolder(state["folder"]["run_id"], Path(state["folder"]["temp"]),
+                                                  Path(state["folder"]["final"]))})
+
+    def supplied(self, tracking: Callable[[], mlflow_registry.Tracking]) -> dict[str, Any]:
+        """The run's own parameters; the MLflow ones as callables, asked only by stages that declare them."""
+        return {"run_dir": str(self.folder.temp), "previous_run": self.previous or "",
+                "champion_dir": lambda: tracking().champion_dir, "mlflow_run_id": lambda: tracking().mlflow_run}
+
+    def open_tracking(self) -> mlflow_registry.Tracking:
+        return mlflow_registry.open_run(self.uri, self.params["model"], self.layout.output_root, self.folder.run_id,
+                                 workspace.work(str(self.folder.temp)) / "champion", self.champion_version)
+
+
+STARTED = "started.json"
+
+
+def kernel_env(uri: str) -> dict[str, str]:
+    """What stage kernels add to their environment: the store, and MLflow's quiet, bounded defaults."""
+    return {"MLFLOW_TRACKING_URI": uri, **{k: os.environ.get(k, v) for k, v in mlflow_store.MLFLOW_DEFAULTS.items()}}
+
+
+def run(params_file: Path, overrides: list[str], layout: Layout, jobs: int, progress: Progress,
+        started_by: str, wait: float, rerun_of: Path | None = None) -> Outcome:
+    """One run of a params file; with ``rerun_of``, a re-run of that archived run (champion pinned, never released)."""
+    redactor = _redactor(progress)
+    prepared = prepare(params_file, overrides, layout)  # bad input stops here, before anything is written
+    preflight(prepared[0], layout)
+    model = prepared[0]["model"]
+    with lock.held(layout.output_root / model, f"signoff run {params_file}", wait, progress.line):
+        started = begin(prepared, params_file, layout, started_by, redactor, rerun_of)
+        with progress.recording(started.folder.temp / "run.log"):
+            progress.line(
+                f"run {started.folder.run_id} of model {model}: {len(started.stages)} stages, {jobs} at a time"
+            )
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow") as background:
+                # MLflow's import, the store and the champion's download overlap with the first stages;
+                # only the stages that declare champion_dir or mlflow_run_id wait for them
+                opening = background.submit(started.open_tracking)
+                with archived_on_crash(started, redactor, opening):
+                    results = run_stages(started.stages, started.stage_params, started.folder.temp,
+                                         started.supplied(opening.result), started.params["execution"], jobs, progress,
+                                         env=kernel_env(started.uri))
+                    tracking, tracking_error = _opened(opening)
+                    verdict, facts = conclude(started, results, tracking, tracking_error, progress)
+        return finish(started, verdict, facts, tracking, redactor)
+
+
+def begin(prepared: tuple[dict, list[stages.Stage], dict], params_file: Path, layout: Layout, started_by: str,
+          redactor: redact.Redactor, rerun_of: Path | None = None) -> Started:
+    """Open the run folder on ``prepare``'s checked inputs, write the params, materialise the data.
+    The caller holds the model's lock; bad data raises SignoffError and leaves nothing behind."""
+    params, found, stage_params = prepared
+    model = params["model"]
+    now = dt.datetime.now(dt.UTC)
+    folder = archive.start(layout.output_root, model)
+    try:
+        (folder.temp / "params.yaml").write_text(config.dump_params(redactor.value(params)), encoding="utf-8")
+        *frames, data_warnings = datasets.prepared(params["data"], params["seed"], workspace.work(str(folder.temp)))
+    except BaseException:
+        shutil.rmtree(folder.temp, ignore_errors=True)  # bad input: nothing ran, nothing to archive
+        raise
+    about = {"model": model, "run_id": folder.run_id,
+             "params_file": str(rerun_of / "params.yaml" if rerun_of else params_file),
+             "started": now.isoformat(), "started_by": started_by, "rerun_of": str(rerun_of) if rerun_of else None}
+    previous = archive.previous_run(layout.output_root / model)
+    started = Started(params, found, stage_params, layout, folder, about,
+                      provenance.collect(params, stage_params, frames, now),
+                      mlflow_registry.tracking_uri(params["registry"], layout.output_root),
+                      str(previous) if previous else None,
+                      mlflow_registry.CURRENT_CHAMPION if rerun_of is None else _recorded_champion(rerun_of),
+                      data_warnings)
+    started.save()
+    return started
+
+
+def conclude(started: Started, results: list[StageResult], tracking: mlflow_registry.Tracking | None,
+             tracking_error: str | None, progress: Progress) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Evidence, verdict, gating report and model card, all inside the temporary run folder."""
+    folder, params, layout = started.folder, started.params, started.layout
+    champion = tracking.champion if tracking else None
+    facts = evidence.collect({r.name: folder.temp / r.notebook for r in results if r.notebook})
+    facts[evidence.CHAMPION_VERSION] = champion["version"] if champion else "none"
+    for name in ("checklist.yaml", "model_card.md.j2"):  # what the run was judged against, for rerun and audit
+        (folder.temp / "templates").mkdir(exist_ok=True)
+        shutil.copyfile(layout.templates / name, folder.temp / "templates" / name)
+    previous = Path(started.previous) if started.previous else None
+    verdict = _decide(params, results, facts, previous, layout.templates / "checklist.yaml",
+                      champion["evidence"] if champion else None)
+    declared = [*evidence.RUN_FACTS, *(name for stage in started.stages for name in stage.declared())]
+    verdict["warnings"] = [*started.data_warnings, *evidence.undeclared(facts, declared), *verdict["warnings"]]
+    if tracking_error:
+        verdict.update(verdict="ERROR", registry_error=tracking_error)
+    verdict.update(**started.about, tracking_uri=redact.redact_uri(started.uri),
+                   mlflow_run_id=tracking.mlflow_run if tracking else None,
+                   champion={k: v for k, v in champion.items() if k not in ("evidence",
+                                                                            "model_dir")} if champion else None)
+    archive.write_json(folder.temp / "evidence.json", facts)
+    renamed = mlflow_registry.renamed([*mlflow_registry.numeric(facts), *mlflow_registry.flatten_params(params)])
+    if renamed:  # names MLflow would refuse, as they are logged there: the way back to the evidence
+        archive.write_json(folder.temp / mlflow_registry.NAMES_FILE, renamed)
+    write_verdict(folder.temp, verdict)
+
+    report = execute("report", layout.templates / "report.ipynb", folder.temp / "report.ipynb",
+                     {"run_dir": str(folder.temp)}, folder.temp, params["execution"], progress)
+    if report.status != "passed":
+        verdict = {**verdict, "verdict": "ERROR", "stages": [*verdict["stages"], report.__dict__]}
+        write_verdict(folder.temp, verdict)
+    model_card.write(layout.templates / "model_card.md.j2", folder.temp, params, verdict, facts)
+    return verdict, facts
+
+
+def finish(started: Started, verdict: dict[str, Any], facts: dict[str, Any], tracking: mlflow_registry.Tracking | None,
+           redactor: redact.Redactor) -> Outcome:
+    """Archive the run, then track it in MLflow and release it; the caller holds the model's lock.
+
+    A stop signal here lets the archive complete; it then ends the MLflow run as killed instead of
+    releasing (a signal during the release lets the release complete: it is never left half done)."""
+    with stopping.deferred():
+        final = archive_run(started.folder, verdict, started.origin, redactor)
+        if stopping.requested():
+            _end_tracking(tracking, "KILLED", final)
+            index.write(started.layout.output_root)
+            stop = stopping.Stopped(stopping.requested())
+            stop.archived = final
+            raise stop
+        release = f"not registered: {verdict.get('registry_error')}"
+        if tracking is not None:
+            release = _release(tracking, started.params, verdict, facts, final, started.layout.output_root,
+                               started.origin, redactor)
+        index.write(started.layout.output_root)
+    return Outcome(verdict, final, release)
+
+
+def _redactor(progress: Progress) -> redact.Redactor:
+    redactor = redact.from_environment()
+    if redactor.too_short:
+        progress.line(f"{', '.join(redactor.too_short)} look secret but are shorter than {redact.MIN_LENGTH} "
+                      "characters: their values are not redacted", level="WARNING")
+    return redactor
+
+
+def archive_run(folder: archive.RunFolder, verdict: dict[str, Any], origin: dict[str, Any],
+                redactor: redact.Redactor) -> Path:
+    """Provenance, secrets scrubbed, manifest sealed, notebooks rendered with its hash, moved into place."""
+    archive.write_json(folder.temp / "provenance.json", redactor.value(provenance.finish(origin)))
+    redactor.folder(folder.temp)
+    sealed = archive.seal(folder, verdict["model"], archive.previous_run(folder.final.parent))
+    _render_all(folder.temp, verdict, sealed["sha256"])
+    return archive.finalize(folder, sealed)
+
+
+@contextmanager
+def archived_on_crash(started: Started, redactor: redact.Redactor, opening: Future | None = None) -> Iterator[None]:
+    """A run that dies inside Signoff or is stopped by a signal is archived too, as ERROR, with what stopped
+    it and the stages' results as far as they are known; its MLflow run (``opening``) is ended as failed
+    or killed."""
+    try:
+        yield
+    except BaseException as exc:
+        stopped = isinstance(exc, (stopping.Stopped, KeyboardInterrupt))
+        what = str(exc) if isinstance(exc, stopping.Stopped) else "interrupted" if stopped else \
+            f"{type(exc).__name__}: {exc}"
+        results = getattr(exc, "results", None) or []
+        judged = started.folder.temp / "verdict.json"  # written before the report runs: keep its gates and stages
+        verdict = json.loads(judged.read_text(encoding="utf-8")) if judged.exists() else \
+            {**started.about, "gates": [], "stages": [r.__dict__ for r in results]}
+        verdict.update(verdict="ERROR", error=f"the run stopped: {what}")
+        with stopping.deferred():
+            write_verdict(started.folder.temp, verdict)
+            final = archive_run(started.folder, verdict, started.origin, redactor)
+            index.write(started.layout.output_root)
+            if opening is not None:
+                _end_tracking(_opened(opening)[0], "KILLED" if stopped else "FAILED", final)
+        if isinstance(exc, Exception):
+            raise SignoffError(f"{exc} (the run is archived as ERROR at {final})") from exc
+        if isinstance(exc, stopping.Stopped):
+            exc.archived = final
+        raise
+
+
+def _end_tracking(tracking: mlflow_registry.Tracking | None, status: str, folder: Path) -> None:
+    """End the MLflow run of a run that will not be released; MLflow being unreachable changes nothing here."""
+    if tracking is None:
+        return
+    try:
+        mlflow_registry.end_run(tracking.client, tracking.mlflow_run, status, folder)
+    except Exception:  # the run is archived; the MLflow run stays open, which `signoff list` does not need
+        pass
+
+
+def _recorded_champion(run_dir: Path) -> str:
+    """The champion version an archived run was compared with ("" when it had none)."""
+    champion = json.loads((run_dir / "verdict.json").read_text(encoding="utf-8")).get("champion")
+    return str(champion["version"]) if champion else ""
+
+
+def _opened(opening: Future) -> tuple[mlflow_registry.Tracking | None, str | None]:
+    try:
+        return opening.result(), None
+    except SignoffError as exc:
+        return None, str(exc)
+
+
+def _release(tracking: mlflow_registry.Tracking, params: dict[str, Any], verdict: dict[str, Any], facts: dict[str, Any],
+             folder: Path, output_root: Path, origin: dict[str, Any], redactor: redact.Redactor) -> str:
+    """Track the archived run in MLflow, register a releasable model, promote it if the policy says so."""
+    commit = origin["git"]["commit"] + ("-dirty" if origin["git"]["dirty"] else "")
+    tags = {"run_id": verdict["run_id"], "verdict": verdict["verdict"], "params_file": verdict["params_file"],
+            "run_folder": str(folder), "started_by": verdict["started_by"], "git_commit": commit,
+            **({"rerun_of": verdict["rerun_of"]} if verdict["rerun_of"] else {})}
+    try:
+        mlflow_registry.log_run(tracking.client, tracking.mlflow_run, redactor.value(params), facts, tags, folder)
+        reg = decisions.RegisteredModel(tracking.client, params["model"], output_root)
+        said = decisions.release(reg, folder, verdict, facts, params["registry"]["promotion"])
+        mlflow_registry.finish_run(tracking.client, tracking.mlflow_run, verdict["verdict"], folder)
+    except SignoffError as exc:
+        raise SignoffError(f"the run is archived at {folder}, but {exc}", exc.exit_code) from None
+    except Exception as exc:
+        raise SignoffError(f"the run is archived at {folder}, but MLflow failed: {type(exc).__name__}: {exc}") from exc
+    return said
+
+
+def _decide(
+    params: dict[str, Any], results: list[StageResult], facts: dict[str, Any], previous: Path | None, items: Path,
+    champion: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Answer the checklist, check the gates, reach the verdict.  Adds checklist.open_items to ``facts``."""
+    stages_passed = all(r.status == "passed" for r in results)
+    answers = checklist.answer(checklist.load(items), facts, stages_passed, params["checklist"])
+    facts[checklist.OPEN_ITEMS] = checklist.open_count(answers)
+    declared = [*params["gates"], gates.LOADABLE,
+                *([checklist.required_gate()] if params["checklist_required"] else [])]
+    checked = gates.evaluate(declared, facts, champion)
+    return {
+        "model": params["model"],
+        "verdict": gates.verdict(checked, not stages_passed),
+        "gates": checked,
+        "stages": [r.__dict__ for r in results],
+        "gate_policy_changes": gates.policy_changes(_previous_gates(previous), declared),
+        "warnings": gates.warnings(declared) + _open_items_warning(answers),
+        "checklist": answers,
+    }
+
+
+def _open_items_warning(answers: list[dict[str, Any]]) -> list[str]:
+    open_ids = [a["id"] for a in answers if a["status"] == "open"]
+    return [f"{len(open_ids)} checklist items open: {', '.join(open_ids)}"] if open_ids else []
+
+
+def write_verdict(folder: Path, verdict: dict[str, Any]) -> None:
+    verdict["finished"] = dt.datetime.now(dt.UTC).isoformat()
+    archive.write_json(folder / "verdict.json", verdict)
+
+
+def _previous_gates(previous: Path | None) -> list[dict[str, Any]] | None:
+    if previous is None:
+        return None
+    recorded = json.loads((previous / "verdict.json").read_text(encoding="utf-8"))["gates"]
+    return [{"id": g["id"], **g["policy"]} for g in recorded]
+
+
+def _render_all(folder: Path, verdict: dict[str, Any], manifest_sha256: str) -> None:
+    banner = {"model": verdict["model"], verdict.get("kind", "run"): verdict["run_id"], "verdict": verdict["verdict"],
+              "manifest sha256": manifest_sha256}
+    for notebook in [*sorted((folder / "notebooks").glob("*.ipynb")), folder / "report.ipynb"]:
+        if notebook.exists():
+            render.render(notebook, folder / "html" / f"{notebook.stem}.html", banner)
+
+
+def default_jobs() -> int:
+    return os.cpu_count() or 1

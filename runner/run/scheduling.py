@@ -1,0 +1,195 @@
+"""Run the stage DAG: each stage once its dependencies succeeded, independent stages in parallel.
+
+Kernels are started at once, in pipeline order, ``jobs`` at a time, each with its
+notebook's imports loaded; every stage waits for its kernel, its dependencies and
+one of the ``jobs`` execution slots.  Kernel start-up and imports thus leave the
+critical path.  A stage whose dependency failed or was skipped is skipped: its inputs do
+not exist, and running it would only produce a second, misleading error.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from jupyter_client.manager import AsyncKernelManager
+
+from runner.run import stopping
+from runner.run.kernels import StageFailed, mark, run_notebook, shutdown, start_kernel
+from runner.run.progress import Progress
+from runner.run.stages import Stage
+
+KERNEL_START_ATTEMPTS = 3
+
+
+@dataclass
+class StageResult:
+    name: str
+    status: str  # "passed", "failed" or "skipped"
+    seconds: float
+    error: str | None
+    notebook: str | None  # path relative to the run folder
+    peak_memory_mb: float | None = None  # the kernel's, where the OS tells
+
+
+@dataclass
+class _Plan:
+    """What every stage thread shares."""
+
+    run_dir: Path
+    supplied: dict[str, Any]  # parameters the run fills in; a callable is called when a stage needs it
+    execution: dict[str, Any]
+    progress: Progress
+    slots: threading.Semaphore  # stages executing at once
+    kernels: dict[str, Future]  # each stage's warm kernel (raises if it could not start)
+    finished: dict[str, threading.Event]
+    results: dict[str, StageResult]
+
+
+def run_stages(
+    stages: list[Stage],
+    parameters: dict[str, dict[str, Any]],
+    run_dir: Path,
+    supplied: dict[str, Any],
+    execution: dict[str, Any],
+    jobs: int,
+    progress: Progress,
+    env: dict[str, str] | None = None,
+) -> list[StageResult]:
+    """Execute every stage into ``run_dir/notebooks/<stage>.ipynb``; results in pipeline order.
+
+    A notebook that declares a parameter named in ``supplied`` (``run_dir``, ``previous_run``,
+    ...) receives the run's value; a value given as a callable (one still being computed
+    elsewhere) is called by the stages that declare it, and only by them, when they are about to
+    run.  ``env`` is added to every kernel's environment.
+    """
+    (run_dir / "notebooks").mkdir(exist_ok=True)
+    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="kernel") as warmers, \
+            ThreadPoolExecutor(max_workers=len(stages), thread_name_prefix="stage") as pool:
+        plan = _Plan(
+            run_dir=run_dir,
+            supplied=supplied,
+            execution=execution,
+            progress=progress,
+            slots=threading.Semaphore(max(1, jobs)),
+            kernels={stage.name: warmers.submit(_warm_kernel, stage, run_dir, jobs, env or {},
+                                                progress) for stage in stages},
+            finished={stage.name: threading.Event() for stage in stages},
+            results={},
+        )
+        futures = [pool.submit(_stage, stage, parameters[stage.name], plan) for stage in stages]
+        try:
+            for future in futures:
+                future.result()
+        except stopping.Stopped as stop:
+            for future in futures:  # quick: their kernels are dead, and nothing new starts
+                future.result()
+            stop.results = [plan.results[stage.name] for stage in stages]
+            raise
+    return [plan.results[stage.name] for stage in stages]
+
+
+def _stage(stage: Stage, parameters: dict[str, Any], plan: _Plan) -> None:
+    km: AsyncKernelManager | None = None
+    try:
+        for need in stage.needs:
+            plan.finished[need].wait()
+        blocked = [n for n in stage.needs if plan.results[n].status != "passed"]
+        if blocked:
+            km = _started(plan.kernels[stage.name])  # warmed for nothing: shut down below
+            plan.results[stage.name] = StageResult(stage.name, "skipped", 0.0, f"needs {', '.join(blocked)}", None)
+            plan.progress.line(f"skipped (needs {', '.join(blocked)}, which did not pass)", stage.name, "WARNING")
+            return
+        try:
+            km = plan.kernels[stage.name].result()
+            values = {k: _resolved(plan.supplied.get(k, v)) for k, v in parameters.items()}
+        except Exception as exc:
+            plan.results[stage.name] = StageResult(stage.name, "failed", 0.0, f"could not start: {exc}", None)
+            plan.progress.finished(stage.name, "failed", 0.0, f"could not start: {exc}")
+            return
+        with plan.slots:
+            if stopping.requested():
+                plan.results[stage.name] = StageResult(stage.name, "skipped", 0.0,
+                                                       f"not started: {stopping.requested()} stopped the run", None)
+                return
+            output = plan.run_dir / "notebooks" / f"{stage.name}.ipynb"
+            plan.results[stage.name] = execute(
+                stage.name, stage.path, output, values, plan.run_dir, plan.execution, plan.progress, km
+            )
+            km = None  # run_notebook shut it down
+    finally:
+        if km is not None:
+            shutdown(km)
+        plan.finished[stage.name].set()
+
+
+def _started(kernel: Future) -> AsyncKernelManager | None:
+    try:
+        return kernel.result()
+    except Exception:
+        return None
+
+
+def _resolved(value: Any) -> Any:
+    return value() if callable(value) else value
+
+
+def _warm_kernel(stage: Stage, run_dir: Path, jobs: int, env: dict[str, str], progress: Progress) -> AsyncKernelManager:
+    """A warm kernel with its share of the cores.  Start-up is retried (a port taken meanwhile,
+    a slow file system); the notebook itself is never run twice."""
+    for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+        if stopping.requested():
+            raise RuntimeError(f"not started: {stopping.requested()} stopped the run")
+        try:
+            return start_kernel(stage.path, run_dir, threads=max(1, (os.cpu_count() or 1) // max(1, jobs)), env=env)
+        except Exception as exc:
+            if attempt == KERNEL_START_ATTEMPTS:
+                raise RuntimeError(f"the kernel did not start after {attempt} attempts: {exc}") from exc
+            progress.line(f"kernel start failed ({exc}); retrying", stage.name, "WARNING")
+            time.sleep(attempt)
+    raise AssertionError("unreachable")
+
+
+def execute(
+    name: str,
+    source: Path,
+    output: Path,
+    parameters: dict[str, Any],
+    run_dir: Path,
+    execution: dict[str, Any],
+    progress: Progress,
+    km: AsyncKernelManager | None = None,
+) -> StageResult:
+    """Run one notebook of the run (a stage, or the report) and record how it went, whatever happened."""
+    cells = sum(c.cell_type == "code" for c in nbformat.read(source, as_version=4).cells)
+    progress.started(name, cells + 1)  # +1: the injected parameters cell
+    start = time.monotonic()
+    status, error, peak = "passed", None, None
+    try:
+        peak = run_notebook(
+            source,
+            output,
+            parameters,
+            cell_timeout=execution["cell_timeout"],
+            stage_timeout=execution["stage_timeout"],
+            cwd=run_dir,
+            km=km,
+            on_cell=lambda: progress.cell_done(name),
+        )
+    except StageFailed as exc:
+        status, error = "failed", str(exc)
+    except Exception as exc:  # a kernel that cannot start, an unreadable notebook: still this notebook's failure
+        status, error = "failed", f"could not execute: {type(exc).__name__}: {exc}"
+    if status == "failed" and stopping.requested():  # its kernel was shut down because the run was stopped
+        error = f"interrupted: {stopping.requested()} stopped the run"
+    seconds = time.monotonic() - start
+    mark(output, name, status, error)
+    progress.finished(name, status, seconds, error)
+    relative = str(output.relative_to(run_dir)) if output.exists() else None
+    return StageResult(name, status, round(seconds, 3), error, relative, peak)

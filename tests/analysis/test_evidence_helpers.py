@@ -1,0 +1,108 @@
+"""The pure helpers behind the stages: schema checks, robustness, leakage, drift, plots."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from runner.analysis import datasets, drift, explain, metrics, modeling, plots, profiling, robustness
+
+
+@pytest.fixture(scope="module")
+def credit():
+    reference, current = datasets.synthetic_credit(3000, seed=5)
+    X = reference[datasets.features(reference, {"target": "default", "sensitive_features": ["sex", "age_band"]})]
+    return reference, current, X, reference["default"].to_numpy()
+
+
+def test_schema_violations_name_every_kind_of_change(credit):
+    reference, current, _, _ = credit
+    changed = current.drop(columns=["housing"]).assign(
+        purpose=current["purpose"].replace("car", "crypto"), extra=1.0,
+        income=current["income"].mask(np.arange(len(current)) % 5 == 0), age=current["age"].astype(str),
+    )
+    found = profiling.violations(profiling.schema_record(reference), profiling.schema_record(changed), "current data")
+    kinds = {(v["column"], v["violation"]) for v in found}
+    assert kinds == {
+        ("housing", "column removed"), ("extra", "column added"), ("purpose", "new categories"),
+        ("purpose", "vanished categories"), ("income", "missing-rate jump"), ("age", "dtype changed"),
+    }
+    assert profiling.violations(profiling.schema_record(reference), profiling.schema_record(current), "x") == []
+
+
+@pytest.mark.parametrize("model_type", modeling.MODEL_TYPES)
+def test_models_survive_every_robustness_scenario(credit, model_type):
+    _, _, X, y = credit
+    model = modeling.build(model_type, X, 0, 50, 0.1).fit(X, y)
+    checks = robustness.check(model, robustness.scenarios(X, X.head(20)))
+    assert len(checks) == 5 and checks["ok"].all(), checks
+
+
+def test_robustness_reports_a_model_that_crashes(credit):
+    _, _, X, _ = credit
+
+    class Fragile:
+        def predict_proba(self, frame):
+            if frame.isna().any().any():
+                raise ValueError("NaN in input")
+            return np.column_stack([np.zeros(len(frame)), np.full(len(frame), np.inf)])
+
+    checks = robustness.check(Fragile(), robustness.scenarios(X, X.head(5)))
+    assert not checks["ok"].any()
+    assert "ValueError: NaN in input" in " ".join(checks["problem"]) and "non-finite" in " ".join(checks["problem"])
+
+
+def test_leakage_scan_and_shap_find_a_copied_target():
+    reference, _ = datasets.synthetic_credit(3000, seed=5, leak=True)
+    X = reference[datasets.features(reference, {"target": "default", "sensitive_features": ["sex", "age_band"]})]
+    y = reference["default"].to_numpy()
+    single = explain.single_feature_auc(X.iloc[:2000], y[:2000], X.iloc[2000:], y[2000:])
+    assert single.index[0] == "collections_flag" and single.iloc[0] > 0.95
+    assert single.drop("collections_flag").max() < 0.8
+    for model_type in modeling.MODEL_TYPES:
+        model = modeling.build(model_type, X, 0, 50, 0.1).fit(X.iloc[:2000], y[:2000])
+        values = explain.shap_explanation(model, X.iloc[:100], X.iloc[2000:2300])
+        assert values.values.shape == (300, X.shape[1])  # one column per raw feature, one-hot levels summed
+        assert explain.global_importance(values).index[0] == "collections_flag"
+
+
+def test_drift_detects_a_shifted_sample():
+    reference, still = datasets.synthetic_credit(3000, seed=6, drift=0.0)
+    _, moved = datasets.synthetic_credit(3000, seed=6, drift=1.5)
+    calm, shifted = drift.column_drift(reference, still), drift.column_drift(reference, moved)
+    assert drift.summary(calm)["share_drifted_columns"] <= 0.1
+    assert (
+        drift.summary(shifted)["share_drifted_columns"] >= 0.5
+        and "debt_ratio" in drift.summary(shifted)["drifted_columns"]
+    )
+    features = [c for c in reference.columns if c != "default"]
+    assert drift.domain_classifier_auc(reference[features], still[features], 0, 1500) < 0.6
+    assert drift.domain_classifier_auc(reference[features], moved[features], 0, 1500) > 0.75
+    assert drift.prediction_ks(np.linspace(0, 1, 100), np.linspace(0, 1, 100)) == 0
+
+
+def test_calibration_error_and_bootstrap_interval():
+    y = np.array([0, 0, 1, 1] * 50)
+    assert metrics.expected_calibration_error(y, np.full(200, 0.5)) == pytest.approx(0.0)
+    assert metrics.expected_calibration_error(y, np.where(y == 1, 0.95, 0.05)) == pytest.approx(0.05)
+    rng = np.random.default_rng(0)
+    proba = np.clip(y * 0.4 + rng.random(200) * 0.6, 0, 1)
+    low, high = metrics.bootstrap_ci(y, proba, metrics.roc_auc, 100, seed=1)
+    assert low < metrics.roc_auc(y, proba) < high
+    assert (low, high) == metrics.bootstrap_ci(y, proba, metrics.roc_auc, 100, seed=1)
+
+
+def test_proxy_and_leak_columns_of_the_generator():
+    reference, _ = datasets.synthetic_credit(20000, seed=2)
+    part_time = reference.groupby("sex")["employment_type"].apply(lambda s: (s == "part-time").mean())
+    assert part_time["F"] > 0.4 > 0.1 > part_time["M"]
+    assert "collections_flag" not in reference
+    leaky, _ = datasets.synthetic_credit(2000, seed=2, leak=True)
+    assert (leaky["collections_flag"] == leaky["default"]).mean() > 0.95
+
+
+def test_a_category_column_with_thousands_of_values_is_drawn_as_its_most_frequent_ones():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"zip": [f"Z{i}" for i in rng.integers(0, 3000, 5000)], "y": rng.integers(0, 2, 5000)})
+    fig = plots.distributions(frame, "y", ["zip"])
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert len(labels) == plots.MAX_BARS + 1 and plots.OTHER in labels

@@ -1,0 +1,244 @@
+"""`signoff run` end to end: real Papermill, real kernels, the real CLI in its own process."""
+
+import json
+import re
+import textwrap
+
+import nbformat
+import pytest
+from conftest import edit_cell, keep_stages, read_json, run_folders, signoff, write_notebook
+
+from runner import records
+from runner.analysis import datasets
+
+pytestmark = pytest.mark.slow
+
+SMALL = ["-p", "data.synthetic.n_rows=2000"]
+EVIDENCE_STAGES = ("explain", "fairness", "drift")
+
+
+def test_example_run_passes_then_a_stricter_policy_blocks(project):
+    result = signoff("run", "params/credit.yaml", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (run,) = run_folders(project)
+    for stage in ("eda", "train", "validate", *EVIDENCE_STAGES):
+        for event in ("started", "passed in"):  # plain log lines: timestamp, level, stage, message
+            assert re.search(rf"^\d{{4}}-\d\d-\d\dT[\d:]+Z INFO +{stage} +{event}", result.stdout, re.M), (stage, event)
+        assert (run / "notebooks" / f"{stage}.ipynb").is_file() and (run / "html" / f"{stage}.html").is_file()
+    assert f"run folder: {run}" in result.stdout and "verdict: PASS" in result.stdout
+    for name in ("params.yaml", "report.ipynb", "html/report.html", "evidence.json", "verdict.json", "schema.json",
+                 "model_card.md", "model_card.html", "evidently_drift.html"):
+        assert (run / name).is_file(), name
+    verdict = read_json(run / "verdict.json")
+    assert verdict["verdict"] == "PASS" and verdict["model"] == "credit-default"
+    assert {g["status"] for g in verdict["gates"]} == {"pass"}
+    for gate in verdict["gates"]:
+        assert set(gate) >= {"id", "metric", "status", "observed", "threshold", "severity", "message"}
+    assert [s["status"] for s in verdict["stages"]] == ["passed"] * 7
+    assert all(s["peak_memory_mb"] > 50 for s in verdict["stages"])  # each kernel's peak, for sizing workers
+    evidence = read_json(run / "evidence.json")
+    assert (
+        0.7 < evidence["validate.roc_auc_ci_low"] < evidence["validate.roc_auc"] < evidence["validate.roc_auc_ci_high"]
+    )
+    assert evidence["validate.roc_auc_lift"] == pytest.approx(evidence["validate.roc_auc"] - 0.5)
+    assert evidence["eda.n_rows"] == 10000 and evidence["train.test_rows"] == 2000
+    assert evidence["validate.robustness_failures"] == 0 and evidence["validate.latency_p99_ms"] > 0
+    assert evidence["explain.top_feature"] in evidence["train.features"]
+    assert evidence["fairness.sex.excluded_groups"] == [] and evidence["fairness.sex.groups_compared"] == 2
+    assert evidence["drift.share_drifted_columns"] <= 0.1 and evidence["drift.domain_classifier_auc"] < 0.6
+    checklist = {item["id"]: item["status"] for item in verdict["checklist"]}
+    assert checklist["model.leakage"] == "answered" and checklist["problem.statement"] == "attested"
+    assert checklist["use.regulation"] == "open" and any("checklist items open" in w for w in verdict["warnings"])
+    manifest = read_json(run / "manifest.json")
+    decided = {"decisions.jsonl", *(f"decisions/{p.name}" for p in (run / "decisions").iterdir())}  # after archiving
+    assert "decisions/003-model_card.md" in decided  # run finished, registered, promoted (auto): the card names them
+    files = {str(p.relative_to(run)) for p in run.rglob("*") if p.is_file()} - {"manifest.json"} - decided
+    listed = {**manifest["files"], **manifest["html"]}  # the renders are hashed after the rest: they show its hash
+    assert set(listed) == files and all(name.startswith("html/") for name in manifest["html"])
+    assert all(listed[f]["sha256"] == records.sha256_file(run / f) for f in files)
+    assert not (run / "work").exists() and not list((project / "outputs" / "credit-default").glob(".tmp-*"))
+    report = (run / "html" / "report.html").read_text(encoding="utf-8")
+    for text in ("PASS", "discrimination", "data:image/png", "model.leakage", "ATTESTED", "evidently_drift.html"):
+        assert text in report, text
+    card = (run / "model_card.md").read_text(encoding="utf-8")
+    assert "Route risky loan applications" not in card and "Rank personal-loan applications" in card
+    assert f"{evidence['validate.roc_auc']:.4g}" in card and "| sex |" in card
+
+    (project / "params" / "strict.yaml").write_text(
+        "model: credit-default\n"
+        "gates:\n"
+        "  - {id: discrimination, metric: validate.roc_auc, min: 0.999, why: impossible on purpose}\n",
+        encoding="utf-8",
+    )
+    keep_stages(project, "eda", "train", "validate")
+    result = signoff("run", "params/strict.yaml", cwd=project)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "verdict: BLOCKED" in result.stdout
+    first, second = run_folders(project)
+    verdict = read_json(second / "verdict.json")
+    gate = {g["id"]: g for g in verdict["gates"]}["discrimination"]
+    assert gate["status"] == "fail" and gate["threshold"] == {"min": 0.999} and gate["observed"] < 0.999
+    changes = {c["id"]: c["change"] for c in verdict["gate_policy_changes"]}
+    assert changes["discrimination"] == "changed" and changes["calibration"] == "removed"
+    assert read_json(second / "manifest.json")["previous"] == records.sha256_file(first / "manifest.json")
+    assert "BLOCKED" in (second / "html" / "report.html").read_text(encoding="utf-8")
+    verified = signoff("verify", "outputs", cwd=project)
+    assert verified.returncode == 0 and "intact: 2 runs" in verified.stdout, verified.stdout + verified.stderr
+
+
+@pytest.mark.parametrize(
+    ("knob", "failing", "verdict"),
+    [
+        ("data.synthetic.bias=4", {"disparate-impact-sex"}, "BLOCKED"),
+        ("data.synthetic.leak=true", {"leakage"}, "BLOCKED"),
+        ("data.synthetic.drift=2", {"drift-share", "domain-shift"}, "WARN"),  # drift gates are warnings
+    ],
+    ids=["bias", "leak", "drift"],
+)
+def test_biased_leaky_or_drifted_data_fails_its_gates(project, knob, failing, verdict):
+    result = signoff("run", "params/credit.yaml", "-p", knob, cwd=project)
+    assert result.returncode == {"BLOCKED": 1, "WARN": 0}[verdict], result.stdout + result.stderr
+    decided = read_json(run_folders(project)[0] / "verdict.json")
+    assert decided["verdict"] == verdict
+    assert failing <= {g["id"] for g in decided["gates"] if g["status"] == "fail"}
+
+
+def test_real_csv_with_a_drifted_current_file_that_changed_shape(project, tmp_path):
+    reference, _ = datasets.synthetic_credit(5000, seed=11)
+    _, current = datasets.synthetic_credit(5000, seed=11, drift=1.5)
+    reference.assign(default=reference["default"].map({1: "bad", 0: "good"})).to_csv(tmp_path / "train.csv",
+                                                                                     index=False)
+    # production's newest rows: no labels yet, one column gone, a category never seen
+    current = current.drop(columns=["housing", "default"]).assign(purpose=current["purpose"].replace("other", "crypto"))
+    current.to_parquet(tmp_path / "current.parquet")
+    (project / "params" / "mine.yaml").write_text(
+        "extends: credit.yaml\nmodel: mine\n"
+        f"data: {{path: {tmp_path / 'train.csv'}, current_path: {tmp_path / 'current.parquet'}, "
+        "target: default, positive_label: bad}\n", encoding="utf-8")
+    result = signoff("run", "params/mine.yaml", cwd=project)
+    assert result.returncode == 1, result.stdout + result.stderr
+    (run,) = run_folders(project, "mine")
+    verdict = read_json(run / "verdict.json")
+    gates = {g["id"]: g for g in verdict["gates"]}
+    assert any("lacks the training data's feature columns 'housing'" in w for w in verdict["warnings"])
+    evidence = read_json(run / "evidence.json")
+    assert evidence["eda.n_rows"] == 5000 and evidence["eda.positive_rate"] == pytest.approx(
+        reference["default"].mean()
+    )
+    assert gates["schema"]["status"] == "fail" and evidence["eda.schema_violations"] >= 3
+    assert gates["drift-share"]["status"] == "fail" and gates["domain-shift"]["status"] == "fail"
+    assert "housing" not in evidence["drift.drifted_columns"]
+    eda = (run / "html" / "eda.html").read_text(encoding="utf-8")
+    assert "column removed" in eda and "crypto" in eda
+
+
+def test_missing_target_column_is_named_before_any_notebook(project, tmp_path):
+    datasets.synthetic_credit(500, seed=1)[0].drop(columns=["default"]).to_csv(tmp_path / "d.csv", index=False)
+    (project / "params" / "bad.yaml").write_text(
+        f"model: bad\ndata: {{path: {tmp_path / 'd.csv'}, target: default}}\ngates: []\n", encoding="utf-8")
+    result = signoff("run", "params/bad.yaml", cwd=project)
+    assert result.returncode == 2
+    assert f"{tmp_path / 'd.csv'}: column 'default'" in result.stderr and "Traceback" not in result.stderr
+    assert run_folders(project, "bad") == []
+
+
+def test_unknown_stage_parameter_stops_before_any_notebook(project):
+    result = signoff("run", "params/credit.yaml", "-p", "stages.train.no_such_param=1", cwd=project)
+    assert result.returncode == 2
+    assert "params/credit.yaml: stages.train.no_such_param" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (project / "outputs").exists() and not (project / "scratch").exists()
+
+
+def test_injected_parameter_name_is_refused(project):
+    (project / "params" / "evil.yaml").write_text(
+        'extends: credit.yaml\nstages:\n  train:\n    "x=1\\nimport os": 1\n', encoding="utf-8")
+    result = signoff("run", "params/evil.yaml", cwd=project)
+    assert result.returncode == 2 and "not a parameter name" in result.stderr
+    assert not (project / "outputs").exists()
+
+
+def test_crashing_stage_is_archived_and_its_dependants_skipped(project):
+    keep_stages(project, "eda", "train", "validate")
+    edit_cell(project / "notebooks" / "02_train.ipynb", "assignment = modeling.split(",
+              'raise RuntimeError("boom in training")\nassignment = modeling.split(')
+    result = signoff("run", "params/credit.yaml", *SMALL, cwd=project)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "RuntimeError: boom in training" in result.stdout and "verdict: ERROR" in result.stdout
+    (run,) = run_folders(project)
+    verdict = read_json(run / "verdict.json")
+    stages = {s["name"]: s for s in verdict["stages"]}
+    assert verdict["verdict"] == "ERROR"
+    assert stages["eda"]["status"] == "passed" and stages["train"]["status"] == "failed"
+    assert "boom in training" in stages["train"]["error"]
+    assert stages["validate"]["status"] == "skipped" and not (run / "notebooks" / "validate.ipynb").exists()
+    archived = nbformat.read(run / "notebooks" / "train.ipynb", as_version=4)
+    assert archived.metadata["signoff"]["status"] == "failed"
+    assert "boom in training" in json.dumps(archived.cells)
+    assert (run / "html" / "train.html").is_file() and "manifest.json" in {p.name for p in run.iterdir()}
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda source: "import sys\nsys.exit(0)\n" + source,
+        lambda source: "try:\n    1 / 0\n" + textwrap.indent(source, "    ") + "\nexcept ZeroDivisionError:\n    pass",
+    ],
+    ids=["sys-exit", "swallowed-exception"],
+)
+def test_stage_that_ends_early_without_error_still_blocks(project, wrap):
+    keep_stages(project, "eda", "train", "validate")
+    path = project / "notebooks" / "03_validate.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    (cell,) = [c for c in nb.cells if "for name, value in model_scores.items():" in c.source]
+    cell.source = wrap(cell.source)
+    nbformat.write(nb, path)
+    result = signoff("run", "params/credit.yaml", *SMALL, cwd=project)
+    assert result.returncode in (1, 2) and "verdict: PASS" not in result.stdout
+    verdict = read_json(run_folders(project)[0] / "verdict.json")
+    gates = {g["id"]: g["status"] for g in verdict["gates"]}
+    assert gates["discrimination"] == "missing" and gates["calibration"] == "missing"
+    assert gates["enough-data"] == "pass"
+    assert verdict["verdict"] in ("BLOCKED", "ERROR")
+
+
+def tiny_project(project, *sources, parameters=None):
+    """Replace the stages with one small notebook; the report template stays the real one."""
+    for path in (project / "notebooks").glob("*.ipynb"):
+        path.unlink()
+    write_notebook(project / "notebooks" / "01_probe.ipynb", *sources, parameters=parameters)
+    (project / "params" / "tiny.yaml").write_text("model: tiny\nexecution: {stage_timeout: 6}\n", encoding="utf-8")
+
+
+def test_string_parameter_reaches_the_notebook_unchanged(project):
+    tiny_project(project, "import scrapbook as sb\nsb.glue('text', text)\nsb.glue('count', count)",
+                 parameters='text: str = ""\ncount: int = 0')
+    tricky = 'quote " apostrophe \' back\\slash\nnew line é 中文 {x} $HOME `id`'
+    (project / "params" / "tiny.yaml").write_text(
+        "model: tiny\nstages:\n  probe:\n    count: 3\n    text: " + json.dumps(tricky) + "\n", encoding="utf-8")
+    result = signoff("run", "params/tiny.yaml", cwd=project)
+    # no model was logged, so the built-in servability gate blocks (fail closed)
+    assert result.returncode == 1, result.stdout + result.stderr
+    run = run_folders(project, "tiny")[0]
+    assert [g["id"] for g in read_json(run / "verdict.json")["gates"] if g["status"] != "pass"] == ["infra.loadable"]
+    evidence = read_json(run / "evidence.json")
+    assert evidence["probe.text"] == tricky and evidence["probe.count"] == 3
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("import time\ntime.sleep(120)", "stage timed out after 6 s"),
+        ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", "kernel died"),
+    ],
+    ids=["timeout", "dead-kernel"],
+)
+def test_timeout_and_dead_kernel_fail_the_stage(project, source, message):
+    tiny_project(project, "x = 1", source, "y = 2")
+    result = signoff("run", "params/tiny.yaml", cwd=project)
+    assert result.returncode == 2 and message in result.stdout, result.stdout + result.stderr
+    (run,) = run_folders(project, "tiny")
+    (stage,) = read_json(run / "verdict.json")["stages"]
+    assert stage["status"] == "failed" and message in stage["error"]
+    archived = nbformat.read(run / "notebooks" / "probe.ipynb", as_version=4)
+    assert archived.metadata["signoff"]["status"] == "failed" and "FAILED" in archived.cells[0].source

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import argparse
 import errno
-import json
 import logging
 import os
 import sys
 import traceback
 from pathlib import Path
 
-import yaml
-
-from runner import config, mlflow_store
+from runner import config, mlflow_store, records
 from runner.analysis import workspace
 from runner.audit import provenance, redact, verify
 from runner.errors import SignoffError
@@ -264,7 +261,7 @@ def _monitor(args: argparse.Namespace) -> int:
         outcome = monitor.monitor(args.params_file, args.overrides, args.current, args.labels, _layout(args),
                                   args.jobs, _progress(), args.by, args.wait)
     _print_verdict(outcome.verdict)
-    for gate in outcome.verdict.get("not_evaluated", []):
+    for gate in outcome.verdict.extra.get("not_evaluated", []):
         print(f"not evaluated: {gate['id']} ({gate['metric']}): {gate['why']}")
     health = {0: "HEALTHY", 1: "ALERT: a blocking monitor gate failed"}.get(outcome.exit_code, "could not judge")
     print(f"monitor:        {health}")
@@ -299,15 +296,12 @@ def _say(text: str) -> None:
 def _run_registry(args: argparse.Namespace) -> tuple[decisions.RegisteredModel, Path]:
     """The registry a run folder belongs to: its model, its output root, its tracking store."""
     folder = args.run_dir.resolve()
-    try:
-        verdict = json.loads((folder / "verdict.json").read_text(encoding="utf-8"))
-        recorded = yaml.safe_load((folder / "params.yaml").read_text(encoding="utf-8"))["registry"]
-    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as exc:
-        raise SignoffError(f"{folder}: not an archived run folder ({exc})") from None
+    run = records.ArchivedRun(folder)
+    recorded = run.params.get("registry") or {}
     output_root = folder.parent.parent
     usable = recorded.get("tracking_uri") if "***@" not in str(recorded.get("tracking_uri")) else None
     uri = args.tracking_uri or mlflow_registry.tracking_uri({"tracking_uri": usable}, output_root)
-    return decisions.RegisteredModel(mlflow_store.connect(uri), verdict["model"], output_root), folder
+    return decisions.RegisteredModel(mlflow_store.connect(uri), run.verdict.model, output_root), folder
 
 
 def _model_registry(args: argparse.Namespace) -> decisions.RegisteredModel:
@@ -365,9 +359,9 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_verdict(verdict: dict) -> None:
+def _print_verdict(verdict: records.Verdict) -> None:
     rows = [("gate", "metric", "observed", "threshold", "severity", "status")]
-    for g in verdict["gates"]:
+    for g in verdict.gates:
         observed = g["observed"]
         rows.append((
             g["id"], g["metric"],
@@ -379,10 +373,10 @@ def _print_verdict(verdict: dict) -> None:
     print()
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-    for stage in verdict["stages"]:
+    for stage in verdict.stages:
         if stage["status"] != "passed":
             print(f"stage {stage['name']} {stage['status']}: {stage['error']}")
-    print(f"\nverdict: {verdict['verdict']}")
+    print(f"\nverdict: {verdict.verdict}")
 
 
 def _params(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ VERDICT = "verdict.json"
 EVIDENCE = "evidence.json"
 PARAMS = "params.yaml"
 MANIFEST = "manifest.json"
+PROVENANCE = "provenance.json"
 DECISIONS = "decisions.jsonl"  # per run, appended after it was archived (not in its manifest)
 
 
@@ -37,9 +38,9 @@ class Verdict:
     and anything a later Signoff adds, so reading and writing a verdict never loses a key.
     """
 
-    model: str
-    run_id: str
-    verdict: str  # PASS, WARN, BLOCKED or ERROR
+    model: str = ""
+    run_id: str = ""
+    verdict: str = "ERROR"  # PASS, WARN, BLOCKED or ERROR (a file that says none fails closed)
     gates: list[dict[str, Any]] = field(default_factory=list)
     stages: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -101,6 +102,10 @@ class ArchivedRun:
     @cached_property
     def manifest(self) -> dict[str, Any]:
         return self._json(MANIFEST)
+
+    @cached_property
+    def provenance(self) -> dict[str, Any]:
+        return self._json(PROVENANCE)
 
     @cached_property
     def params(self) -> dict[str, Any]:

@@ -14,7 +14,11 @@ import nbformat
 import pytest
 import yaml
 
+from runner import startup
+
 ROOT = Path(__file__).resolve().parents[1]
+
+startup.skip_unused_imports()  # as in every process of Signoff's: seconds off each import of nbformat
 
 
 @pytest.fixture
@@ -63,8 +67,9 @@ def _environment(cwd: Path, extra: dict[str, str] | None) -> dict[str, str]:
     return {**os.environ, "SIGNOFF_SCRATCH": str(cwd / "scratch"), **(extra or {})}
 
 
-def keep_stages(project: Path, *names: str) -> None:
-    """Drop every other stage notebook, its params and the gates on its evidence: a faster run."""
+def keep_stages(project: Path, *names: str, rows: int | None = None) -> None:
+    """Drop every other stage notebook, its params and the gates on its evidence (and, with ``rows``, use
+    that many synthetic rows): a faster run."""
     for path in (project / "notebooks").glob("*.ipynb"):
         if path.stem.split("_", 1)[1] not in names:
             path.unlink()
@@ -73,6 +78,8 @@ def keep_stages(project: Path, *names: str) -> None:
     params["stages"] = {k: v for k, v in params["stages"].items() if k in names}
     for key in ("gates", "monitor_gates"):
         params[key] = [g for g in params[key] if g["metric"].split(".")[0] in names]
+    if rows is not None:
+        params["data"]["synthetic"]["n_rows"] = rows
     example.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
 
 

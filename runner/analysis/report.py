@@ -8,13 +8,13 @@ stages glued, so a report that fails to render cannot change a decision.
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import scrapbook as sb
 
+from runner import records
 from runner.analysis import workspace
 
 COLOURS = {"PASS": "#1e8449", "WARN": "#b9770e", "BLOCKED": "#c0392b", "ERROR": "#7b241c"}
@@ -22,10 +22,8 @@ COLOURS = {"PASS": "#1e8449", "WARN": "#b9770e", "BLOCKED": "#c0392b", "ERROR": 
 
 def load(run_dir: str) -> dict[str, Any]:
     """The run's verdict and evidence; with no run folder, the newest run under outputs/."""
-    folder = Path(run_dir) if run_dir else _newest_run()
-    verdict = json.loads((folder / "verdict.json").read_text(encoding="utf-8"))
-    evidence = json.loads((folder / "evidence.json").read_text(encoding="utf-8"))
-    return {"folder": folder, "verdict": verdict, "evidence": evidence}
+    run = records.ArchivedRun(Path(run_dir) if run_dir else _newest_run())
+    return {"folder": run.folder, "verdict": run.verdict.to_json(), "evidence": run.evidence}
 
 
 def _newest_run() -> Path:

@@ -20,9 +20,7 @@ from typing import Any
 
 from runner import records
 
-MANIFEST = "manifest.json"
 TEMP_PREFIX = ".tmp-"
-DECISIONS = "decisions.jsonl"  # per run, appended after it was archived (not in its manifest)
 LEDGER = "ledger.jsonl"  # per model: every run finished and every decision
 RENDERS = "html"  # the notebooks rendered for a browser
 FOLDER_MODE = 0o750
@@ -60,17 +58,16 @@ def finished_runs(model_dir: Path) -> list[Path]:
     """The model's completed runs, oldest first: real folders only (a link could point anywhere)."""
     if not model_dir.is_dir():
         return []
-    return sorted(p for p in model_dir.iterdir()
-                  if p.is_dir() and not p.is_symlink() and not p.name.startswith(".") and (p / MANIFEST).exists())
+    return sorted(
+        p
+        for p in model_dir.iterdir()
+        if p.is_dir() and not p.is_symlink() and not p.name.startswith(".") and (p / records.MANIFEST).exists()
+    )
 
 
 def previous_run(model_dir: Path) -> Path | None:
     runs = finished_runs(model_dir)
     return runs[-1] if runs else None
-
-
-def write_json(path: Path, value: Any) -> None:
-    path.write_text(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
 
 
 
@@ -87,7 +84,7 @@ def seal(run: RunFolder, model: str, previous: Path | None) -> dict[str, Any]:
         if path.is_file() and path.relative_to(run.temp).parts[0] != RENDERS
     }
     core = {"model": model, "run_id": run.run_id,
-            "previous": records.sha256_file(previous / MANIFEST) if previous else None,
+            "previous": records.sha256_file(previous / records.MANIFEST) if previous else None,
             "files": files}
     return {**core, "sha256": core_sha256(core)}
 
@@ -105,7 +102,7 @@ def finalize(run: RunFolder, manifest: dict[str, Any]) -> Path:
         for path in sorted((run.temp / RENDERS).rglob("*"))
         if path.is_file()
     }
-    write_json(run.temp / MANIFEST, {**manifest, RENDERS: renders})
+    records.write_json(run.temp / records.MANIFEST, {**manifest, RENDERS: renders})
     protect(run.temp)
     os.rename(run.temp, run.final)
     return run.final

@@ -8,16 +8,16 @@ file share without MLflow or Jupyter.  It is not part of any run: it is rewritte
 from __future__ import annotations
 
 import html
-import json
 import os
 from pathlib import Path
-from typing import Any
 
 from filelock import FileLock
 
+from runner import records
 from runner.audit import journal
-from runner.audit.archive import DECISIONS, LEDGER, finished_runs
+from runner.audit.archive import LEDGER, finished_runs
 from runner.audit.render import CSP
+from runner.errors import SignoffError
 
 PAGE = "index.html"
 CHAMPION_EVENTS = ("promoted", "approved", "rolled back")  # events after which a version holds the champion alias
@@ -53,18 +53,21 @@ def _model_section(model_dir: Path, output_root: Path) -> str:
     champion_run = champion(model_dir)
     rows = []
     for run in reversed(finished_runs(model_dir)):  # newest first
-        verdict = _read(run / "verdict.json")
-        failed = [g["id"] for g in verdict.get("gates", []) if g.get("status") in ("fail", "missing")]
-        decided = [e for e in journal.read(run / DECISIONS) if e.get("event") not in ("run finished", "registered")]
+        archived = records.ArchivedRun(run)
+        try:
+            verdict = archived.verdict
+        except SignoffError:  # listed all the same: `signoff verify` says what is wrong with it
+            verdict = records.Verdict(model_dir.name, run.name, "unreadable")
+        decided = [e for e in archived.decisions if e.get("event") not in ("run finished", "registered")]
         decision = f"{decided[-1]['event']} by {decided[-1]['by']}" if decided else ""
         report = run / "html" / "report.html"
         link = run.relative_to(output_root).as_posix()
         cells = [
             f'<a href="{html.escape(link)}/html/report.html">{html.escape(run.name)}</a>' if report.exists()
             else html.escape(run.name),
-            html.escape(str(verdict.get("started", ""))[:19].replace("T", " ")),
-            f'<b class="{html.escape(str(verdict.get("verdict")))}">{html.escape(str(verdict.get("verdict")))}</b>',
-            html.escape(", ".join(failed)) or "-",
+            html.escape(str(verdict.started)[:19].replace("T", " ")),
+            f'<b class="{html.escape(str(verdict.verdict))}">{html.escape(str(verdict.verdict))}</b>',
+            html.escape(", ".join(verdict.failed_gates)) or "-",
             html.escape(decision) or "-",
             "&#9733; champion" if run.name == champion_run else "",
             f'<a href="{html.escape(link)}/model_card.html">card</a>' if (run / "model_card.html").exists() else "",
@@ -78,10 +81,3 @@ def champion(model_dir: Path) -> str | None:
     """The run whose model holds the champion alias, as the model's ledger last recorded it."""
     moves = [e for e in journal.read(model_dir / LEDGER) if e.get("event") in CHAMPION_EVENTS and e.get("run_id")]
     return moves[-1]["run_id"] if moves else None
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}

@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from runner import records
+
 
 def append(path: Path, entry: dict[str, Any]) -> str:
     """Add ``entry`` (with ``previous`` set) as the last line of ``path``; returns the new head hash."""
@@ -33,7 +35,7 @@ def head(path: Path) -> str | None:
 
 
 def read(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in _lines(path)]
+    return records.read_jsonl(path)
 
 
 def problems(path: Path) -> list[str]:

@@ -11,6 +11,7 @@ import bleach
 import jinja2
 from nbconvert.filters.markdown import markdown2html_mistune
 
+from runner import records
 from runner.audit.render import CSP, SAFE_TAGS
 from runner.config import CARD_KEYS
 
@@ -19,7 +20,7 @@ CARD_TAGS = [tag for tag in SAFE_TAGS if tag != "style"]  # Markdown makes no st
 CARD_ATTRIBUTES = {"a": ["href", "title"], "img": ["alt"], "td": ["align"], "th": ["align"]}
 
 
-def write(template: Path, folder: Path, params: dict[str, Any], verdict: dict[str, Any], evidence: dict[str, Any],
+def write(template: Path, folder: Path, params: dict[str, Any], verdict: records.Verdict, evidence: dict[str, Any],
           decisions: list[dict[str, Any]] = (), name: str = "model_card") -> list[Path]:
     """Write ``<name>.md`` and ``<name>.html`` into ``folder``; ``decisions`` (approvals, waivers)
     are listed when the card is written again after a sign-off.
@@ -33,9 +34,9 @@ def write(template: Path, folder: Path, params: dict[str, Any], verdict: dict[st
 
     def card(text: Callable[[Any], str]) -> str:
         return environment.get_template(template.name).render(
-            model=verdict["model"], run_id=verdict["run_id"], verdict=verdict["verdict"], finished=verdict["finished"],
+            model=verdict.model, run_id=verdict.run_id, verdict=verdict.verdict, finished=verdict.finished,
             card={key: text(params["card"].get(key, "")) for key in CARD_KEYS}, data=params["data"],
-            gates=verdict["gates"], stages=verdict["stages"], warnings=verdict["warnings"],
+            gates=verdict.gates, stages=verdict.stages, warnings=verdict.warnings,
             ev=lambda key: _fmt(evidence.get(key, "n/a")), fmt=_fmt, decisions=list(decisions),
             waived={w["gate"] for d in decisions for w in d.get("waivers") or []},
         )
@@ -48,7 +49,7 @@ def write(template: Path, folder: Path, params: dict[str, Any], verdict: dict[st
     (folder / f"{name}.html").write_text(
         f'<!DOCTYPE html>\n<html><head><meta charset="utf-8">\n'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
-        f"<title>Model card: {html.escape(verdict['model'])}</title>\n"
+        f"<title>Model card: {html.escape(verdict.model)}</title>\n"
         "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}"
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}</style>\n"
         f"</head><body>\n{body}\n</body></html>\n",

@@ -14,7 +14,6 @@ reported, never followed (it could point anywhere, and its target could change).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,11 +21,12 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from runner import records
 from runner.audit import journal
-from runner.audit.archive import DECISIONS, LEDGER, MANIFEST, RENDERS, TEMP_PREFIX, core_sha256, finished_runs
+from runner.audit.archive import LEDGER, RENDERS, TEMP_PREFIX, core_sha256, finished_runs
 from runner.audit.lock import HOLDER_FILE, LOCK_FILE
 from runner.errors import SignoffError
-from runner.records import sha256_file
+from runner.records import DECISIONS, MANIFEST, sha256_file
 
 
 @dataclass(frozen=True)
@@ -91,9 +91,9 @@ def check_recorded_runs(model: Path, kept: Kept | None) -> list[str]:
 
 def check_run(run: Path) -> list[str]:
     try:
-        manifest = json.loads((run / MANIFEST).read_text(encoding="utf-8"))
+        manifest = records.ArchivedRun(run).manifest
         listed = {**manifest["files"], **manifest[RENDERS]}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (SignoffError, KeyError, TypeError) as exc:
         return [f"{run / MANIFEST}: unreadable manifest ({exc})"]
     chain = journal.problems(run / DECISIONS)
     problems = list(chain)
@@ -152,8 +152,8 @@ def check_chain(model: Path) -> list[str]:
     expected = None
     for run in finished_runs(model):
         try:
-            previous = json.loads((run / MANIFEST).read_text(encoding="utf-8")).get("previous")
-        except (OSError, ValueError) as exc:
+            previous = records.ArchivedRun(run).manifest.get("previous")
+        except SignoffError as exc:
             problems.append(f"{run / MANIFEST}: unreadable manifest ({exc})")
             previous = None
         if previous != expected:

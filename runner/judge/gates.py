@@ -89,6 +89,16 @@ def _bounds(gate: dict[str, Any]) -> str:
     return f">= {low:g}" if low is not None else f"<= {high:g}"
 
 
+def judged(about: dict[str, Any], checked: list[dict[str, Any]], stages: list[dict[str, Any]],
+           **recorded: Any) -> records.Verdict:
+    """The one place a verdict is made, for a run, a monitor and a run that crashed: ``about`` says which run
+    (model, run_id, who and when), ``checked`` are the gates as :func:`evaluate` left them, ``stages`` each
+    stage's result; ``recorded`` adds the rest (warnings, checklist, ``error`` for a run that stopped)."""
+    failed = bool(recorded.get("error")) or any(stage["status"] != "passed" for stage in stages)
+    return records.Verdict.from_json({**about, **recorded, "verdict": verdict(checked, failed), "gates": checked,
+                                      "stages": stages})
+
+
 def verdict(results: list[dict[str, Any]], stages_failed: bool) -> str:
     """ERROR if a stage failed; BLOCKED if a blocking gate failed or any gate lacks evidence; WARN; PASS."""
     if stages_failed:

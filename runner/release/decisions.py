@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from runner import mlflow_store, records
 from runner.audit import index, journal, lock, model_card, verify
-from runner.audit.archive import DECISIONS, LEDGER
+from runner.audit.archive import LEDGER
 from runner.errors import SignoffError
+from runner.records import DECISIONS
 from runner.release import mlflow_registry
 
 RELEASABLE = ("PASS", "WARN")
@@ -49,45 +48,46 @@ class Waiver:
     expires: str  # YYYY-MM-DD
 
 
-def release(reg: RegisteredModel, folder: Path, verdict: dict[str, Any], facts: dict[str, Any], promotion: str) -> str:
+def release(reg: RegisteredModel, folder: Path, verdict: records.Verdict, facts: dict[str, Any], promotion: str) -> str:
     """After a run is archived: register a PASS or WARN run's model as ``challenger``, and
     under ``auto`` promotion make a PASS the champion.  Returns what happened, in words.
 
     The caller (``signoff run``) holds the model's lock.
     """
-    _record(reg, folder, None, {"event": "run finished", "by": verdict["started_by"],
-                                "verdict": verdict["verdict"], "note": ""})
-    if verdict.get("rerun_of"):
+    _record(reg, folder, None, {"event": "run finished", "by": verdict.started_by,
+                                "verdict": verdict.verdict, "note": ""})
+    if verdict.rerun_of:
         return "not registered: a re-run checks that the evidence reproduces; it does not release"
-    if verdict["verdict"] not in RELEASABLE:
-        return f"not registered: the verdict is {verdict['verdict']}"
+    if verdict.verdict not in RELEASABLE:
+        return f"not registered: the verdict is {verdict.verdict}"
     version = _register(reg, folder, verdict, facts)
-    if promotion == "auto" and verdict["verdict"] == "PASS":
+    if promotion == "auto" and verdict.verdict == "PASS":
         _promote(reg, folder, version, "promoted", AUTO, "promotion: auto, verdict PASS", [])
         return f"registered as version {version} and promoted to champion (promotion: auto)"
-    why = "the verdict is WARN" if verdict["verdict"] == "WARN" else "promotion: manual"
+    why = "the verdict is WARN" if verdict.verdict == "WARN" else "promotion: manual"
     return (f"registered as version {version} (alias challenger); awaiting sign-off ({why}): "
             f"signoff approve {folder} --by NAME")
 
 
 def approve(reg: RegisteredModel, folder: Path, by: str, note: str, waivers: list[Waiver], wait: float,
             say: Callable[[str], None]) -> str:
-    verdict, gates = _run_verdict(folder)
-    if verdict["verdict"] == "ERROR":
+    run = _archived(folder)
+    verdict, gates = run.verdict, {g["id"]: g for g in run.params.get("gates", [])}
+    if verdict.verdict == "ERROR":
         raise SignoffError(f"{folder}: the run's verdict is ERROR (a stage did not finish); it cannot be approved")
-    if by == verdict.get("started_by"):
+    if by == verdict.started_by:
         raise SignoffError(f"{folder}: {by} started this run and cannot also approve it (four-eyes rule)")
     altered = verify.check_run(folder)
     if altered:
         raise SignoffError(f"{folder}: the archived run was altered ({altered[0]}); it cannot be approved")
     _check_waivers(folder, verdict, gates, waivers)
     waived = {w.gate for w in waivers}
-    unwaived = [g["id"] for g in verdict["gates"] if _blocks(g) and g["id"] not in waived]
+    unwaived = [g["id"] for g in verdict.gates if _blocks(g) and g["id"] not in waived]
     if unwaived:
         raise SignoffError(f"{folder}: the run is BLOCKED by {', '.join(unwaived)}; approving it is refused "
                            "(only gates marked waivable: true can be waived, with --waive)")
-    with lock.held(reg.model_dir, f"approving run {verdict['run_id']}", wait, say):
-        version = _registered_version(reg, folder) or _register(reg, folder, verdict, _evidence(folder))
+    with lock.held(reg.model_dir, f"approving run {verdict.run_id}", wait, say):
+        version = _registered_version(reg, folder) or _register(reg, folder, verdict, run.evidence)
         if mlflow_registry.alias(reg.client, reg.model, mlflow_registry.CHAMPION) == version:
             raise SignoffError(f"{folder}: version {version} is already the champion")
         listed = [w.__dict__ | {"by": by} for w in waivers]
@@ -96,13 +96,13 @@ def approve(reg: RegisteredModel, folder: Path, by: str, note: str, waivers: lis
 
 
 def reject(reg: RegisteredModel, folder: Path, by: str, note: str, wait: float, say: Callable[[str], None]) -> str:
-    verdict, _ = _run_verdict(folder)
-    with lock.held(reg.model_dir, f"rejecting run {verdict['run_id']}", wait, say):
+    verdict = _archived(folder).verdict
+    with lock.held(reg.model_dir, f"rejecting run {verdict.run_id}", wait, say):
         version = _registered_version(reg, folder)
         if version and mlflow_registry.alias(reg.client, reg.model, mlflow_registry.CHAMPION) == version:
             raise SignoffError(f"{folder}: version {version} is the champion; roll back instead of rejecting it")
         _record(reg, folder, version, {"event": "rejected", "by": by, "note": note})
-    return f"rejected: run {verdict['run_id']}" + (f" (version {version} stays unpromoted)" if version else "")
+    return f"rejected: run {verdict.run_id}" + (f" (version {version} stays unpromoted)" if version else "")
 
 
 def promote(reg: RegisteredModel, version: str, by: str, note: str, wait: float, say: Callable[[str], None]) -> str:
@@ -161,10 +161,10 @@ def listing(reg: RegisteredModel, today: dt.date | None = None) -> list[dict[str
     return rows
 
 
-def _register(reg: RegisteredModel, folder: Path, verdict: dict[str, Any], facts: dict[str, Any]) -> str:
-    tags = {"run_id": verdict["run_id"], "run_folder": str(folder), "verdict": verdict["verdict"],
-            "model_sha256": str(facts.get("infra.model_sha256", "")), "started_by": verdict["started_by"]}
-    version = mlflow_registry.register(reg.client, reg.model, facts["infra.model_uri"], verdict["mlflow_run_id"], tags)
+def _register(reg: RegisteredModel, folder: Path, verdict: records.Verdict, facts: dict[str, Any]) -> str:
+    tags = {"run_id": verdict.run_id, "run_folder": str(folder), "verdict": verdict.verdict,
+            "model_sha256": str(facts.get("infra.model_sha256", "")), "started_by": verdict.started_by}
+    version = mlflow_registry.register(reg.client, reg.model, facts["infra.model_uri"], verdict.mlflow_run_id, tags)
     _record(reg, folder, version, {"event": "registered", "by": "signoff", "note": "alias challenger"})
     return version
 
@@ -207,37 +207,28 @@ def _card_with_decisions(folder: Path, entry: dict[str, Any]) -> dict[str, str]:
     template = folder / "templates" / "model_card.md.j2"  # the run's own, archived with it
     if not template.is_file():
         raise SignoffError(f"{template}: missing; the model card recording this decision cannot be written")
-    verdict, _ = _run_verdict(folder)
-    params = yaml.safe_load((folder / "params.yaml").read_text(encoding="utf-8"))
-    decided = [*journal.read(folder / DECISIONS), entry]
-    paths = model_card.write(template, folder / "decisions", params, verdict, _evidence(folder), decided,
+    run = _archived(folder)
+    decided = [*run.decisions, entry]
+    paths = model_card.write(template, folder / "decisions", run.params, run.verdict, run.evidence, decided,
                              f"{len(decided):03d}-model_card")
     return {str(p.relative_to(folder)): records.sha256_file(p) for p in paths}
 
 
-def _run_verdict(folder: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """The archived verdict and the run's declared gates by id."""
-    try:
-        verdict = json.loads((folder / "verdict.json").read_text(encoding="utf-8"))
-        params = yaml.safe_load((folder / "params.yaml").read_text(encoding="utf-8"))
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise SignoffError(f"{folder}: not an archived run folder (verdict.json, params.yaml: {exc})") from None
-    if not (folder / "manifest.json").is_file():
+def _archived(folder: Path) -> records.ArchivedRun:
+    """A run folder archived whole: a decision on anything else is refused."""
+    run = records.ArchivedRun(folder)
+    if not run.sealed:
         raise SignoffError(f"{folder}: not a finished run (no manifest.json)")
-    return verdict, {g["id"]: g for g in params.get("gates", [])}
-
-
-def _evidence(folder: Path) -> dict[str, Any]:
-    return json.loads((folder / "evidence.json").read_text(encoding="utf-8"))
+    return run
 
 
 def _blocks(gate: dict[str, Any]) -> bool:
     return gate["status"] == "missing" or (gate["status"] == "fail" and gate["severity"] == "block")
 
 
-def _check_waivers(folder: Path, verdict: dict[str, Any], declared: dict[str, dict[str, Any]],
+def _check_waivers(folder: Path, verdict: records.Verdict, declared: dict[str, dict[str, Any]],
                    waivers: list[Waiver]) -> None:
-    failed = {g["id"] for g in verdict["gates"] if g["status"] in ("fail", "missing")}
+    failed = {g["id"] for g in verdict.gates if g["status"] in ("fail", "missing")}
     for waiver in waivers:
         if waiver.gate not in failed:
             raise SignoffError(f"{folder}: --waive {waiver.gate}: no such failed gate in this run "

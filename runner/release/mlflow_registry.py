@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import mlflow_store, records
-from runner.audit import archive, redact
+from runner.audit import redact
 from runner.errors import SignoffError
 
 SERVER_TIMEOUT = 10.0  # seconds a tracking server has to answer before a run starts
@@ -298,10 +298,10 @@ def verified_files(client: Any, model: str, version: str, dest: Path) -> tuple[P
 def fetch_run_files(client: Any, mlflow_run: str, names: tuple[str, ...], dest: Path) -> Path:
     """Download files of an archived run from its MLflow run into ``dest``, each checked against the
     run's own manifest: a monitor loads the champion's training artifacts from there."""
-    manifest = json.loads(Path(client.download_artifacts(mlflow_run, archive.MANIFEST, str(dest))).read_text("utf-8"))
+    manifest = json.loads(Path(client.download_artifacts(mlflow_run, records.MANIFEST, str(dest))).read_text("utf-8"))
     for name in names:
         client.download_artifacts(mlflow_run, name, str(dest))
-    for path in sorted(p for p in dest.rglob("*") if p.is_file() and p.name != archive.MANIFEST):
+    for path in sorted(p for p in dest.rglob("*") if p.is_file() and p.name != records.MANIFEST):
         relative = str(path.relative_to(dest))
         recorded = manifest["files"].get(relative, {}).get("sha256")
         if recorded != records.sha256_file(path):
@@ -327,5 +327,5 @@ def fetch_champion(client: Any, model: str, version: str, dest: Path) -> dict[st
         "model_dir": str(files),
         "evidence": json.loads(Path(evidence_file).read_text(encoding="utf-8")),
     }
-    archive.write_json(dest / "champion.json", champion)
+    records.write_json(dest / "champion.json", champion)
     return champion

@@ -116,10 +116,10 @@ def gate_report(run_dir: str, lock_wait: float) -> dict[str, str]:
         with pipeline.archived_on_crash(started, redactor):
             verdict, facts = pipeline.conclude(started, results, tracking, state["error"], progress)
         outcome = pipeline.finish(started, verdict, facts, tracking, redactor)
-    progress.line(f"verdict {verdict['verdict']}; run folder {outcome.folder}; registry: {outcome.release}")
+    progress.line(f"verdict {verdict.verdict}; run folder {outcome.folder}; registry: {outcome.release}")
     if outcome.exit_code != 0:
-        raise AirflowFailException(f"verdict {verdict['verdict']}: the run is archived at {outcome.folder}")
-    return {"verdict": verdict["verdict"], "run_folder": str(outcome.folder), "release": outcome.release}
+        raise AirflowFailException(f"verdict {verdict.verdict}: the run is archived at {outcome.folder}")
+    return {"verdict": verdict.verdict, "run_folder": str(outcome.folder), "release": outcome.release}
 
 
 def _tracking(started: pipeline.Started) -> mlflow_registry.Tracking:

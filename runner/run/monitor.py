@@ -17,14 +17,11 @@ Exit 0 healthy, 1 a blocking monitor gate failed (the alert), 2 could not run.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import shutil
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from runner import config, mlflow_store
+from runner import config, mlflow_store, records
 from runner.analysis import datachecks, datasets, workspace
 from runner.audit import archive, index, lock, provenance, redact
 from runner.errors import SignoffError
@@ -32,7 +29,7 @@ from runner.judge import evidence, gates
 from runner.release import mlflow_registry
 from runner.run import paramcheck, pipeline, stages, stopping
 from runner.run.progress import Progress
-from runner.run.scheduling import execute, run_stages
+from runner.run.scheduling import run_stages
 
 DRIFT, VALIDATE = "drift", "validate"
 FOLDER_SUFFIX = ".monitor"  # outputs/<model>.monitor: a model name cannot contain a dot, so no clash
@@ -71,13 +68,13 @@ def monitor(params_file: Path, overrides: list[str], current: Path, labels: bool
             trained = mlflow_registry.fetch_run_files(client, entry.run_id, TRAINING_FILES,
                                                workspace.work(str(folder.temp)) / "champion-run")
             shutil.copytree(trained / "artifacts", folder.temp / "artifacts")
-            run_params = _params(yaml.safe_load((trained / "params.yaml").read_text(encoding="utf-8")), params,
-                                 current, chosen)
+            champion_run = records.ArchivedRun(trained)  # the files a monitor needs, checked against its manifest
+            run_params = _params(champion_run.params, params, current, chosen)
             stage_params = paramcheck.stage_parameters(chosen, run_params, params_file)
             (folder.temp / "params.yaml").write_text(config.dump_params(redactor.value(run_params)), encoding="utf-8")
             *frames, data_warnings = datasets.prepared(run_params["data"], run_params["seed"],
                                                    workspace.work(str(folder.temp)))
-            _check_inputs(frames, trained / "provenance.json", run_params["data"], current, labels)
+            _check_inputs(frames, champion_run.provenance, run_params["data"], current, labels)
         except BaseException as exc:
             shutil.rmtree(folder.temp, ignore_errors=True)  # bad input or no champion run: nothing ran
             if isinstance(exc, Exception) and not isinstance(exc, SignoffError):
@@ -100,12 +97,12 @@ def monitor(params_file: Path, overrides: list[str], current: Path, labels: bool
                 verdict = _judge(params["monitor_gates"], facts, started, progress)
         with stopping.deferred():  # a stop signal now lets the archive and the tags complete: a second or two
             final = pipeline.archive_run(folder, verdict, origin, redactor)
-            mlflow_registry.version_tags(client, model, version, {"last_monitor": verdict["verdict"],
+            mlflow_registry.version_tags(client, model, version, {"last_monitor": verdict.verdict,
                                                            "last_monitor_run": folder.run_id,
-                                                           "last_monitor_at": verdict["finished"]})
+                                                           "last_monitor_at": verdict.finished})
             index.write(layout.output_root)
     return pipeline.Outcome(verdict, final,
-                            f"champion version {version} tagged signoff.last_monitor={verdict['verdict']}")
+                            f"champion version {version} tagged signoff.last_monitor={verdict.verdict}")
 
 
 def _stages(notebooks: Path, labels: bool) -> list[stages.Stage]:
@@ -130,12 +127,13 @@ def _params(trained: dict[str, Any], params: dict[str, Any], current: Path, chos
             "monitor_gates": params["monitor_gates"], "registry": params["registry"], "execution": params["execution"]}
 
 
-def _check_inputs(frames: list, recorded_file: Path, data_params: dict[str, Any], current: Path, labels: bool) -> None:
+def _check_inputs(frames: list, provenance: dict[str, Any], data_params: dict[str, Any], current: Path,
+                  labels: bool) -> None:
     """The champion's training data must be what it was trained on; the current data must hold its
     features, and with --labels the target column."""
     reference, now = frames
     target = data_params["target"]
-    recorded = json.loads(recorded_file.read_text(encoding="utf-8"))["data"]["reference"]["content"]["sha256"]
+    recorded = provenance["data"]["reference"]["content"]["sha256"]
     if datasets.fingerprint(reference)["sha256"] != recorded:
         raise SignoffError("the champion's training data no longer matches the fingerprint recorded when it was "
                            "trained (its data file changed): the drift reference would be wrong")
@@ -159,27 +157,21 @@ def _observe(chosen: list[stages.Stage], stage_params: dict[str, dict[str, Any]]
 
 
 def _judge(declared: list[dict[str, Any]], facts: dict[str, Any], started: pipeline.Started,
-           progress: Progress) -> dict[str, Any]:
+           progress: Progress) -> records.Verdict:
     """Monitor gates on what was observed; gates on label-based evidence wait for --labels."""
     about, layout, folder, run_params = started.about, started.layout, started.folder, started.params
     results = facts.pop("monitor.stages")
     ran = {r["name"] for r in results} | {"monitor"}
     applicable = [g for g in declared if g["metric"].split(".")[0] in ran]
-    failed = any(r["status"] != "passed" for r in results)
     checked = gates.evaluate(applicable, facts)
-    verdict = {**about, "verdict": gates.verdict(checked, failed), "gates": checked, "stages": results,
-               "not_evaluated": [{"id": g["id"], "metric": g["metric"], "why": "its stage did not run (no --labels)"}
-                                 for g in declared if g not in applicable],
-               "warnings": [*started.data_warnings, *evidence.undeclared(facts, _declared(started)),
-                            *gates.warnings(applicable)], "checklist": [],
-               "gate_policy_changes": []}
-    archive.write_json(folder.temp / "evidence.json", facts)
-    pipeline.write_verdict(folder.temp, verdict)
-    report = execute("report", layout.templates / "report.ipynb", folder.temp / "report.ipynb",
-                     {"run_dir": str(folder.temp)}, folder.temp, run_params["execution"], progress)
-    if report.status != "passed":
-        verdict = {**verdict, "verdict": "ERROR", "stages": [*verdict["stages"], report.__dict__]}
-        pipeline.write_verdict(folder.temp, verdict)
+    verdict = gates.judged(about, checked, results,
+                           not_evaluated=[{"id": g["id"], "metric": g["metric"],
+                                           "why": "its stage did not run (no --labels)"}
+                                          for g in declared if g not in applicable],
+                           warnings=[*started.data_warnings, *evidence.undeclared(facts, _declared(started)),
+                                     *gates.warnings(applicable)])
+    records.write_json(folder.temp / records.EVIDENCE, facts)
+    pipeline.gating_report(folder.temp, layout.templates, verdict, run_params["execution"], progress)
     return verdict
 
 

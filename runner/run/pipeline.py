@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner import config, mlflow_store
+from runner import config, mlflow_store, records
 from runner.analysis import datasets, workspace
 from runner.audit import archive, index, lock, model_card, provenance, redact, render
 from runner.errors import SignoffError
@@ -53,13 +53,13 @@ class Layout:
 
 @dataclass(frozen=True)
 class Outcome:
-    verdict: dict[str, Any]
+    verdict: records.Verdict
     folder: Path
     release: str  # what happened in the registry, in words
 
     @property
     def exit_code(self) -> int:
-        return gates.exit_code(self.verdict["verdict"])
+        return gates.exit_code(self.verdict.verdict)
 
 
 def prepare(params_file: Path, overrides: list[str], layout: Layout) -> tuple[dict, list[stages.Stage], dict]:
@@ -120,7 +120,7 @@ class Started:
                  "stages": [[s.name, str(s.path), list(s.needs), list(s.evidence)] for s in self.stages],
                  "layout": {k: str(v) for k, v in self.layout.__dict__.items()},
                  "folder": {k: str(v) for k, v in self.folder.__dict__.items()}}
-        archive.write_json(workspace.work(str(self.folder.temp)) / STARTED, state)
+        records.write_json(workspace.work(str(self.folder.temp)) / STARTED, state)
 
     @classmethod
     def load(cls, run_dir: Path) -> Started:
@@ -214,32 +214,32 @@ def conclude(started: Started, results: list[StageResult], tracking: mlflow_regi
         (folder.temp / "templates").mkdir(exist_ok=True)
         shutil.copyfile(layout.templates / name, folder.temp / "templates" / name)
     previous = Path(started.previous) if started.previous else None
-    verdict = _decide(params, results, facts, previous, layout.templates / "checklist.yaml",
-                      champion["evidence"] if champion else None)
     declared = [*evidence.RUN_FACTS, *(name for stage in started.stages for name in stage.declared())]
-    verdict["warnings"] = [*started.data_warnings, *evidence.undeclared(facts, declared), *verdict["warnings"]]
+    verdict = _decide(
+        started.about,
+        params,
+        results,
+        facts,
+        previous,
+        layout.templates / "checklist.yaml",
+        champion["evidence"] if champion else None,
+        [*started.data_warnings, *evidence.undeclared(facts, declared)],
+        tracking_uri=redact.redact_uri(started.uri),
+        mlflow_run_id=tracking.mlflow_run if tracking else None,
+        champion={k: v for k, v in champion.items() if k not in ("evidence", "model_dir")} if champion else None,
+    )
     if tracking_error:
-        verdict.update(verdict="ERROR", registry_error=tracking_error)
-    verdict.update(**started.about, tracking_uri=redact.redact_uri(started.uri),
-                   mlflow_run_id=tracking.mlflow_run if tracking else None,
-                   champion={k: v for k, v in champion.items() if k not in ("evidence",
-                                                                            "model_dir")} if champion else None)
-    archive.write_json(folder.temp / "evidence.json", facts)
+        verdict.verdict, verdict.registry_error = "ERROR", tracking_error
+    records.write_json(folder.temp / "evidence.json", facts)
     renamed = mlflow_registry.renamed([*mlflow_registry.numeric(facts), *mlflow_registry.flatten_params(params)])
     if renamed:  # names MLflow would refuse, as they are logged there: the way back to the evidence
-        archive.write_json(folder.temp / mlflow_registry.NAMES_FILE, renamed)
-    write_verdict(folder.temp, verdict)
-
-    report = execute("report", layout.templates / "report.ipynb", folder.temp / "report.ipynb",
-                     {"run_dir": str(folder.temp)}, folder.temp, params["execution"], progress)
-    if report.status != "passed":
-        verdict = {**verdict, "verdict": "ERROR", "stages": [*verdict["stages"], report.__dict__]}
-        write_verdict(folder.temp, verdict)
+        records.write_json(folder.temp / mlflow_registry.NAMES_FILE, renamed)
+    gating_report(folder.temp, layout.templates, verdict, params["execution"], progress)
     model_card.write(layout.templates / "model_card.md.j2", folder.temp, params, verdict, facts)
     return verdict, facts
 
 
-def finish(started: Started, verdict: dict[str, Any], facts: dict[str, Any], tracking: mlflow_registry.Tracking | None,
+def finish(started: Started, verdict: records.Verdict, facts: dict[str, Any], tracking: mlflow_registry.Tracking | None,
            redactor: redact.Redactor) -> Outcome:
     """Archive the run, then track it in MLflow and release it; the caller holds the model's lock.
 
@@ -253,7 +253,7 @@ def finish(started: Started, verdict: dict[str, Any], facts: dict[str, Any], tra
             stop = stopping.Stopped(stopping.requested())
             stop.archived = final
             raise stop
-        release = f"not registered: {verdict.get('registry_error')}"
+        release = f"not registered: {verdict.registry_error}"
         if tracking is not None:
             release = _release(tracking, started.params, verdict, facts, final, started.layout.output_root,
                                started.origin, redactor)
@@ -269,12 +269,12 @@ def _redactor(progress: Progress) -> redact.Redactor:
     return redactor
 
 
-def archive_run(folder: archive.RunFolder, verdict: dict[str, Any], origin: dict[str, Any],
+def archive_run(folder: archive.RunFolder, verdict: records.Verdict, origin: dict[str, Any],
                 redactor: redact.Redactor) -> Path:
     """Provenance, secrets scrubbed, manifest sealed, notebooks rendered with its hash, moved into place."""
-    archive.write_json(folder.temp / "provenance.json", redactor.value(provenance.finish(origin)))
+    records.write_json(folder.temp / "provenance.json", redactor.value(provenance.finish(origin)))
     redactor.folder(folder.temp)
-    sealed = archive.seal(folder, verdict["model"], archive.previous_run(folder.final.parent))
+    sealed = archive.seal(folder, verdict.model, archive.previous_run(folder.final.parent))
     _render_all(folder.temp, verdict, sealed["sha256"])
     return archive.finalize(folder, sealed)
 
@@ -291,10 +291,10 @@ def archived_on_crash(started: Started, redactor: redact.Redactor, opening: Futu
         what = str(exc) if isinstance(exc, stopping.Stopped) else "interrupted" if stopped else \
             f"{type(exc).__name__}: {exc}"
         results = getattr(exc, "results", None) or []
-        judged = started.folder.temp / "verdict.json"  # written before the report runs: keep its gates and stages
-        verdict = json.loads(judged.read_text(encoding="utf-8")) if judged.exists() else \
-            {**started.about, "gates": [], "stages": [r.__dict__ for r in results]}
-        verdict.update(verdict="ERROR", error=f"the run stopped: {what}")
+        judged = started.folder.temp / records.VERDICT  # written before the report runs: keep its gates and stages
+        verdict = records.Verdict.read(judged) if judged.exists() else \
+            gates.judged(started.about, [], [r.__dict__ for r in results])
+        verdict.verdict, verdict.error = "ERROR", f"the run stopped: {what}"
         with stopping.deferred():
             write_verdict(started.folder.temp, verdict)
             final = archive_run(started.folder, verdict, started.origin, redactor)
@@ -320,7 +320,7 @@ def _end_tracking(tracking: mlflow_registry.Tracking | None, status: str, folder
 
 def _recorded_champion(run_dir: Path) -> str:
     """The champion version an archived run was compared with ("" when it had none)."""
-    champion = json.loads((run_dir / "verdict.json").read_text(encoding="utf-8")).get("champion")
+    champion = records.ArchivedRun(run_dir).verdict.champion
     return str(champion["version"]) if champion else ""
 
 
@@ -331,18 +331,19 @@ def _opened(opening: Future) -> tuple[mlflow_registry.Tracking | None, str | Non
         return None, str(exc)
 
 
-def _release(tracking: mlflow_registry.Tracking, params: dict[str, Any], verdict: dict[str, Any], facts: dict[str, Any],
-             folder: Path, output_root: Path, origin: dict[str, Any], redactor: redact.Redactor) -> str:
+def _release(tracking: mlflow_registry.Tracking, params: dict[str, Any], verdict: records.Verdict,
+             facts: dict[str, Any], folder: Path, output_root: Path, origin: dict[str, Any],
+             redactor: redact.Redactor) -> str:
     """Track the archived run in MLflow, register a releasable model, promote it if the policy says so."""
     commit = origin["git"]["commit"] + ("-dirty" if origin["git"]["dirty"] else "")
-    tags = {"run_id": verdict["run_id"], "verdict": verdict["verdict"], "params_file": verdict["params_file"],
-            "run_folder": str(folder), "started_by": verdict["started_by"], "git_commit": commit,
-            **({"rerun_of": verdict["rerun_of"]} if verdict["rerun_of"] else {})}
+    tags = {"run_id": verdict.run_id, "verdict": verdict.verdict, "params_file": verdict.params_file,
+            "run_folder": str(folder), "started_by": verdict.started_by, "git_commit": commit,
+            **({"rerun_of": verdict.rerun_of} if verdict.rerun_of else {})}
     try:
         mlflow_registry.log_run(tracking.client, tracking.mlflow_run, redactor.value(params), facts, tags, folder)
         reg = decisions.RegisteredModel(tracking.client, params["model"], output_root)
         said = decisions.release(reg, folder, verdict, facts, params["registry"]["promotion"])
-        mlflow_registry.finish_run(tracking.client, tracking.mlflow_run, verdict["verdict"], folder)
+        mlflow_registry.finish_run(tracking.client, tracking.mlflow_run, verdict.verdict, folder)
     except SignoffError as exc:
         raise SignoffError(f"the run is archived at {folder}, but {exc}", exc.exit_code) from None
     except Exception as exc:
@@ -351,25 +352,20 @@ def _release(tracking: mlflow_registry.Tracking, params: dict[str, Any], verdict
 
 
 def _decide(
-    params: dict[str, Any], results: list[StageResult], facts: dict[str, Any], previous: Path | None, items: Path,
-    champion: dict[str, Any] | None,
-) -> dict[str, Any]:
+    about: dict[str, Any], params: dict[str, Any], results: list[StageResult], facts: dict[str, Any],
+    previous: Path | None, items: Path, champion_evidence: dict[str, Any] | None, warnings: list[str], **recorded: Any,
+) -> records.Verdict:
     """Answer the checklist, check the gates, reach the verdict.  Adds checklist.open_items to ``facts``."""
     stages_passed = all(r.status == "passed" for r in results)
     answers = checklist.answer(checklist.load(items), facts, stages_passed, params["checklist"])
     facts[checklist.OPEN_ITEMS] = checklist.open_count(answers)
     declared = [*params["gates"], gates.LOADABLE,
                 *([checklist.required_gate()] if params["checklist_required"] else [])]
-    checked = gates.evaluate(declared, facts, champion)
-    return {
-        "model": params["model"],
-        "verdict": gates.verdict(checked, not stages_passed),
-        "gates": checked,
-        "stages": [r.__dict__ for r in results],
-        "gate_policy_changes": gates.policy_changes(_previous_gates(previous), declared),
-        "warnings": gates.warnings(declared) + _open_items_warning(answers),
-        "checklist": answers,
-    }
+    checked = gates.evaluate(declared, facts, champion_evidence)
+    return gates.judged(about, checked, [r.__dict__ for r in results], **recorded,
+                        gate_policy_changes=gates.policy_changes(_previous_gates(previous), declared),
+                        warnings=[*warnings, *gates.warnings(declared), *_open_items_warning(answers)],
+                        checklist=answers)
 
 
 def _open_items_warning(answers: list[dict[str, Any]]) -> list[str]:
@@ -377,20 +373,31 @@ def _open_items_warning(answers: list[dict[str, Any]]) -> list[str]:
     return [f"{len(open_ids)} checklist items open: {', '.join(open_ids)}"] if open_ids else []
 
 
-def write_verdict(folder: Path, verdict: dict[str, Any]) -> None:
-    verdict["finished"] = dt.datetime.now(dt.UTC).isoformat()
-    archive.write_json(folder / "verdict.json", verdict)
+def gating_report(folder: Path, templates: Path, verdict: records.Verdict, execution: dict[str, Any],
+                  progress: Progress) -> None:
+    """Write the verdict, then execute the gating report on it: a report that fails makes the run ERROR (the
+    decision was made before the report, which only presents it)."""
+    write_verdict(folder, verdict)
+    report = execute("report", templates / "report.ipynb", folder / "report.ipynb", {"run_dir": str(folder)},
+                     folder, execution, progress)
+    if report.status != "passed":
+        verdict.verdict, verdict.stages = "ERROR", [*verdict.stages, report.__dict__]
+        write_verdict(folder, verdict)
+
+
+def write_verdict(folder: Path, verdict: records.Verdict) -> None:
+    verdict.finished = dt.datetime.now(dt.UTC).isoformat()
+    verdict.write(folder / records.VERDICT)
 
 
 def _previous_gates(previous: Path | None) -> list[dict[str, Any]] | None:
     if previous is None:
         return None
-    recorded = json.loads((previous / "verdict.json").read_text(encoding="utf-8"))["gates"]
-    return [{"id": g["id"], **g["policy"]} for g in recorded]
+    return [{"id": g["id"], **g["policy"]} for g in records.ArchivedRun(previous).verdict.gates]
 
 
-def _render_all(folder: Path, verdict: dict[str, Any], manifest_sha256: str) -> None:
-    banner = {"model": verdict["model"], verdict.get("kind", "run"): verdict["run_id"], "verdict": verdict["verdict"],
+def _render_all(folder: Path, verdict: records.Verdict, manifest_sha256: str) -> None:
+    banner = {"model": verdict.model, verdict.extra.get("kind", "run"): verdict.run_id, "verdict": verdict.verdict,
               "manifest sha256": manifest_sha256}
     for notebook in [*sorted((folder / "notebooks").glob("*.ipynb")), folder / "report.ipynb"]:
         if notebook.exists():

@@ -15,12 +15,14 @@ import json
 import math
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
+from runner import records
 from runner.audit import verify
 from runner.errors import SignoffError
 from runner.run import pipeline, stages
@@ -46,7 +48,7 @@ class Comparison:
 def rerun(run_dir: Path, jobs: int, progress: Progress, started_by: str, wait: float,
           tolerance: float) -> tuple[pipeline.Outcome, Comparison]:
     run_dir = run_dir.resolve()
-    altered = verify.check_run(run_dir) if (run_dir / "manifest.json").is_file() else [
+    altered = verify.check_run(run_dir) if records.ArchivedRun(run_dir).sealed else [
         f"{run_dir}: not an archived run folder (no manifest.json)"]
     if altered:
         raise SignoffError("refusing to re-run a run whose archive does not verify:\n  " + "\n  ".join(altered))
@@ -92,8 +94,9 @@ def _source(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def compare(before_dir: Path, after_dir: Path, tolerance: float) -> Comparison:
-    before, after = _json(before_dir / "evidence.json"), _json(after_dir / "evidence.json")
-    differences = _inputs(_json(before_dir / "provenance.json"), _json(after_dir / "provenance.json"))
+    original, again = records.ArchivedRun(before_dir), records.ArchivedRun(after_dir)
+    before, after = _read(lambda: original.evidence), _read(lambda: again.evidence)
+    differences = _inputs(_read(lambda: original.provenance), _read(lambda: again.provenance))
     volatile = sorted(k for k in set(before) | set(after) if VOLATILE.search(k))
     names = sorted((set(before) | set(after)) - set(volatile))
     for name in names:
@@ -133,8 +136,9 @@ def _show(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _json(path: Path) -> dict[str, Any]:
+def _read(record: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A record of either run, or nothing when it has none (a run that ended in ERROR may lack evidence)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return record()
+    except SignoffError:
         return {}

@@ -3,6 +3,7 @@
 import nbformat
 from conftest import ROOT, ActiveContent
 
+from runner import records
 from runner.audit import archive, index, journal, model_card, redact
 from runner.config import DEFAULTS
 from runner.run import rerun
@@ -40,12 +41,12 @@ def test_index_lists_runs_newest_first_with_verdict_failed_gates_decision_and_ch
     for verdict, gates in (("PASS", []), ("BLOCKED", [{"id": "calibration", "status": "fail"},
                                                       {"id": "drift", "status": "missing"}])):
         folder = archive.start(tmp_path, "credit")
-        archive.write_json(folder.temp / "verdict.json", {"verdict": verdict, "gates": gates,
+        records.write_json(folder.temp / "verdict.json", {"verdict": verdict, "gates": gates,
                                                           "started": "2026-11-25T10:00:00+00:00"})
         (folder.temp / "html").mkdir()
         (folder.temp / "html" / "report.html").write_text("<p>report</p>")
         runs.append(archive.finalize(folder, archive.seal(folder, "credit", archive.previous_run(tmp_path / "credit"))))
-    journal.append(runs[0] / archive.DECISIONS, {"event": "approved", "by": "carol"})
+    journal.append(runs[0] / records.DECISIONS, {"event": "approved", "by": "carol"})
     journal.append(tmp_path / "credit" / archive.LEDGER, {"event": "approved", "run_id": runs[0].name, "version": "1"})
     journal.append(tmp_path / "credit" / archive.LEDGER, {"event": "rejected", "run_id": runs[1].name, "version": "2"})
     page = index.write(tmp_path).read_text(encoding="utf-8")
@@ -62,12 +63,12 @@ def test_rerun_comparison_names_each_difference_beyond_the_tolerance(tmp_path):
     for folder, auc, rows, sklearn, seconds in ((before, 0.81, 1000, "1.6.1", 1.0), (after, 0.81 + 1e-12, 1000,
                                                                                      "1.7.0", 9.0)):
         folder.mkdir()
-        archive.write_json(folder / "evidence.json", {
+        records.write_json(folder / "evidence.json", {
             "validate.roc_auc": auc, "eda.n_rows": rows, "train.features": ["a", "b"],
             "train.training_seconds": seconds,
             "validate.ece": float("nan"), **({"drift.psi": 0.2} if folder == before else {"explain.top": "a"}),
         })
-        archive.write_json(folder / "provenance.json", {"data": {"reference": {"content": {"sha256": str(rows)}}},
+        records.write_json(folder / "provenance.json", {"data": {"reference": {"content": {"sha256": str(rows)}}},
                                                         "distributions": {"scikit-learn": sklearn}})
     same = rerun.compare(before, before, 1e-9)
     assert same.reproduced and same.compared == 5 and same.volatile == ["train.training_seconds"]
@@ -90,10 +91,11 @@ def test_model_card_and_index_pages_carry_no_active_content(tmp_path):
                "stages": [], "gates": [{"id": '<img src=x onerror="alert(5)">', "metric": "m", "status": "fail",
                                         "severity": "block", "observed": 1, "threshold": {"min": 2}, "message": ""}],
                "started": "2026-11-25T10:00:00+00:00"}
-    model_card.write(ROOT / "templates" / "model_card.md.j2", folder.temp, params, verdict, {})
-    archive.write_json(folder.temp / "verdict.json", verdict)
+    template = ROOT / "templates" / "model_card.md.j2"
+    model_card.write(template, folder.temp, params, records.Verdict.from_json(verdict), {})
+    records.write_json(folder.temp / "verdict.json", verdict)
     run = archive.finalize(folder, archive.seal(folder, "credit", None))
-    journal.append(run / archive.DECISIONS, {"event": "approved", "by": '<script>alert(6)</script>'})
+    journal.append(run / records.DECISIONS, {"event": "approved", "by": '<script>alert(6)</script>'})
     card = (run / "model_card.html").read_text(encoding="utf-8")
     for page in (card, index.write(tmp_path).read_text(encoding="utf-8")):
         assert ActiveContent(page).found == []

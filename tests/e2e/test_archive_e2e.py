@@ -59,7 +59,7 @@ def open_in_browser(page_file, screenshot):
 
 
 def test_no_secret_is_archived_pages_are_inert_in_a_browser_and_a_rerun_reproduces(project, tmp_path):
-    keep_stages(project, "eda", "train", "validate", "infra")
+    keep_stages(project, "eda", "train", "validate", "infra", rows=3000)
     leaky_stage(project)
     env = {"SIGNOFF_TEST_API_TOKEN": SECRET}
     result = signoff("run", "params/credit.yaml", "-p", f"stages.leaky.note={SECRET}", cwd=project, env=env)
@@ -82,8 +82,8 @@ def test_no_secret_is_archived_pages_are_inert_in_a_browser_and_a_rerun_reproduc
 
     # provenance
     origin = read_json(run / "provenance.json")
-    assert origin["data"]["reference"]["generator"]["parameters"]["n_rows"] == 10000
-    assert origin["data"]["reference"]["content"]["rows"] == 10000 and origin["seeds"]["seed"] == 42
+    assert origin["data"]["reference"]["generator"]["parameters"]["n_rows"] == 3000
+    assert origin["data"]["reference"]["content"]["rows"] == 3000 and origin["seeds"]["seed"] == 42
     assert origin["distributions"]["scikit-learn"] and origin["host"] and origin["user"]
     assert origin["started"] < origin["finished"] and "dirty" in origin["git"]
 
@@ -130,6 +130,8 @@ def test_a_killed_run_leaves_no_run_a_second_run_waits_for_the_lock_and_a_dead_h
     assert first.returncode == 1, first.stdout + first.stderr  # infra's evidence is missing: blocked, archived
     (earlier,) = run_folders(project)
 
+    waiting = project / "notebooks" / "03_wait.ipynb"  # holds the run (and its lock) until it is killed
+    write_notebook(waiting, "import time\ntime.sleep(300)")
     running = start_signoff("run", "params/credit.yaml", *SMALL, cwd=project)
     seen = []
     for line in running.stdout:
@@ -142,6 +144,7 @@ def test_a_killed_run_leaves_no_run_a_second_run_waits_for_the_lock_and_a_dead_h
     assert f"pid {running.pid}" in refused.stderr and "signoff run params/credit.yaml" in refused.stderr
     os.killpg(running.pid, signal.SIGKILL)  # the run and its kernels, as a crash or an OOM kill would
     running.wait(timeout=30)
+    waiting.unlink()
 
     assert run_folders(project) == [earlier]  # no half run under a real name
     (leftover,) = (project / "outputs" / "credit-default").glob(".tmp-*")

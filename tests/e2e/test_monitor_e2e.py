@@ -18,7 +18,7 @@ def current_file(project, name, drift):
 
 
 def test_monitor_is_healthy_on_fresh_data_alerts_on_drift_and_archives_both(project):
-    keep_stages(project, "eda", "train", "validate", "drift", "infra")
+    keep_stages(project, "eda", "train", "validate", "drift", "infra", rows=3000)
     healthy, drifted = current_file(project, "healthy", 0.0), current_file(project, "drifted", 1.5)
     nothing = signoff("monitor", "params/credit.yaml", "--current", str(healthy), cwd=project)
     assert nothing.returncode == 2 and "has no champion" in nothing.stderr

@@ -28,7 +28,7 @@ VERSUS = {"id": "no-worse-than-champion", "metric": "validate.roc_auc", "vs_cham
 
 def registry_project(project: Path) -> None:
     """Stages eda, train, validate and infra; the vs-champion gate; auto promotion."""
-    keep_stages(project, "eda", "train", "validate", "infra")
+    keep_stages(project, "eda", "train", "validate", "infra", rows=3000)
     path = project / "params" / "credit.yaml"
     params = yaml.safe_load(path.read_text(encoding="utf-8"))
     params["gates"].append(VERSUS)
@@ -83,6 +83,8 @@ def test_embedded_store_auto_promotion_champion_gate_sign_off_and_rollback(proje
     assert gates["infra.loadable"]["status"] == "pass"
     evidence = read_json(run2 / "evidence.json")
     assert evidence["champion.version"] == "1" and 0 < evidence["validate.champion_disagreement"] < 1
+    # the champion comparisons are declared evidence too
+    assert not [w for w in read_json(run2 / "verdict.json")["warnings"] if "not declared" in w]
     assert evidence["validate.roc_auc_delta_vs_champion_ci_low"] < evidence["validate.roc_auc_delta_vs_champion"] < 0
     assert "not registered: the verdict is BLOCKED" in worse.stdout
     assert champion(client) == "1" and len(mlflow_registry.versions(client, "credit-default")) == 1

@@ -10,6 +10,9 @@ from conftest import edit_cell, keep_stages, read_json, run_folders, signoff, wr
 
 from runner import records
 from runner.analysis import datasets
+from runner.judge.evidence import RUN_FACTS
+from runner.judge.evidence import declared as declared_name
+from runner.run import stages
 
 pytestmark = pytest.mark.slow
 
@@ -49,6 +52,10 @@ def test_example_run_passes_then_a_stricter_policy_blocks(project):
     checklist = {item["id"]: item["status"] for item in verdict["checklist"]}
     assert checklist["model.leakage"] == "answered" and checklist["problem.statement"] == "attested"
     assert checklist["use.regulation"] == "open" and any("checklist items open" in w for w in verdict["warnings"])
+    # every name each stage recorded is one its notebook declares: the declarations have not fallen behind
+    assert not [w for w in verdict["warnings"] if "not declared" in w]
+    declared = [*RUN_FACTS, *(name for stage in stages.discover(project / "notebooks") for name in stage.declared())]
+    assert [name for name in evidence if not declared_name(name, declared)] == []
     manifest = read_json(run / "manifest.json")
     decided = {"decisions.jsonl", *(f"decisions/{p.name}" for p in (run / "decisions").iterdir())}  # after archiving
     assert "decisions/003-model_card.md" in decided  # run finished, registered, promoted (auto): the card names them
@@ -87,15 +94,16 @@ def test_example_run_passes_then_a_stricter_policy_blocks(project):
 
 
 @pytest.mark.parametrize(
-    ("knob", "failing", "verdict"),
+    ("knob", "stages", "failing", "verdict"),
     [
-        ("data.synthetic.bias=4", {"disparate-impact-sex"}, "BLOCKED"),
-        ("data.synthetic.leak=true", {"leakage"}, "BLOCKED"),
-        ("data.synthetic.drift=2", {"drift-share", "domain-shift"}, "WARN"),  # drift gates are warnings
+        ("data.synthetic.bias=4", ("train", "fairness"), {"disparate-impact-sex"}, "BLOCKED"),
+        ("data.synthetic.leak=true", ("train", "explain"), {"leakage"}, "BLOCKED"),
+        ("data.synthetic.drift=2", ("train", "drift"), {"drift-share", "domain-shift"}, "WARN"),  # warning gates
     ],
     ids=["bias", "leak", "drift"],
 )
-def test_biased_leaky_or_drifted_data_fails_its_gates(project, knob, failing, verdict):
+def test_biased_leaky_or_drifted_data_fails_its_gates(project, knob, stages, failing, verdict):
+    keep_stages(project, *stages, "infra", rows=4000)  # the stage that measures it, and the model's loadability
     result = signoff("run", "params/credit.yaml", "-p", knob, cwd=project)
     assert result.returncode == {"BLOCKED": 1, "WARN": 0}[verdict], result.stdout + result.stderr
     decided = read_json(run_folders(project)[0] / "verdict.json")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import skops.io
 
-from runner import mlflow_store
+from runner import mlflow_store, records
 from runner.analysis import datasets, modeling
 from runner.audit import archive, redact
 from runner.errors import SignoffError
@@ -49,8 +49,8 @@ def test_skops_trusts_exactly_what_each_model_type_needs(tmp_path):
 
 
 def test_only_failed_waivable_gates_can_be_waived_with_a_reason_and_a_future_date(tmp_path):
-    verdict = {"gates": [{"id": "auc", "status": "fail"}, {"id": "ece", "status": "fail"}, {"id": "size",
-                                                                                            "status": "pass"}]}
+    verdict = records.Verdict(gates=[{"id": "auc", "status": "fail"}, {"id": "ece", "status": "fail"},
+                                     {"id": "size", "status": "pass"}])
     declared = {"auc": {"waivable": True}, "ece": {}, "size": {"waivable": True}}
 
     def check(*waivers):
@@ -71,7 +71,7 @@ def test_only_failed_waivable_gates_can_be_waived_with_a_reason_and_a_future_dat
 
 def test_an_altered_run_cannot_be_approved(tmp_path):
     run = archive.start(tmp_path, "m")
-    archive.write_json(run.temp / "verdict.json", {"verdict": "PASS", "run_id": run.run_id, "started_by": "alice",
+    records.write_json(run.temp / "verdict.json", {"verdict": "PASS", "run_id": run.run_id, "started_by": "alice",
                                                    "gates": []})
     (run.temp / "params.yaml").write_text("gates: []\n", encoding="utf-8")
     folder = archive.finalize(run, archive.seal(run, "m", None))

@@ -204,7 +204,7 @@ def begin(prepared: tuple[dict, list[stages.Stage], dict], params_file: Path, la
 
 
 def conclude(started: Started, results: list[StageResult], tracking: mlflow_registry.Tracking | None,
-             tracking_error: str | None, progress: Progress) -> tuple[dict[str, Any], dict[str, Any]]:
+             tracking_error: str | None, progress: Progress) -> tuple[records.Verdict, dict[str, Any]]:
     """Evidence, verdict, gating report and model card, all inside the temporary run folder."""
     folder, params, layout = started.folder, started.params, started.layout
     champion = tracking.champion if tracking else None
@@ -215,19 +215,13 @@ def conclude(started: Started, results: list[StageResult], tracking: mlflow_regi
         shutil.copyfile(layout.templates / name, folder.temp / "templates" / name)
     previous = Path(started.previous) if started.previous else None
     declared = [*evidence.RUN_FACTS, *(name for stage in started.stages for name in stage.declared())]
-    verdict = _decide(
-        started.about,
-        params,
-        results,
-        facts,
-        previous,
-        layout.templates / "checklist.yaml",
-        champion["evidence"] if champion else None,
-        [*started.data_warnings, *evidence.undeclared(facts, declared)],
-        tracking_uri=redact.redact_uri(started.uri),
-        mlflow_run_id=tracking.mlflow_run if tracking else None,
-        champion={k: v for k, v in champion.items() if k not in ("evidence", "model_dir")} if champion else None,
-    )
+    verdict = _decide(started.about, params, results, facts, previous, layout.templates / "checklist.yaml",
+                      champion["evidence"] if champion else None,
+                      [*started.data_warnings, *evidence.undeclared(facts, declared)],
+                      tracking_uri=redact.redact_uri(started.uri),
+                      mlflow_run_id=tracking.mlflow_run if tracking else None,
+                      champion={k: v for k, v in champion.items() if k not in ("evidence", "model_dir")}
+                      if champion else None)
     if tracking_error:
         verdict.verdict, verdict.registry_error = "ERROR", tracking_error
     records.write_json(folder.temp / "evidence.json", facts)

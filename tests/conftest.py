@@ -1,12 +1,15 @@
-"""Shared fixtures: a throwaway copy of the project, and the real `signoff` command."""
+"""Shared fixtures: a throwaway copy of the project, the real `signoff` command, and the README's
+example run made once per session for the many checks that read it or build on it."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -21,12 +24,102 @@ ROOT = Path(__file__).resolve().parents[1]
 startup.skip_unused_imports()  # as in every process of Signoff's: seconds off each import of nbformat
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The notebooks under nbval start kernels: out of the inner loop (``-m "not slow"``).  Tests of the
+    shared example run go to one worker, which makes that run once."""
+    for item in items:
+        if item.nodeid.startswith("notebooks/"):
+            item.add_marker(pytest.mark.slow)
+        elif "example" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("example"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's ``loadgroup``, and every notebook on one worker in file order: nbval runs a notebook's
+    cells in one kernel, and a stage run on its own reads what the stage before it left in the
+    scratch folder."""
+    from xdist.scheduler import LoadGroupScheduling
+
+    class NotebooksInOrder(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "notebooks" if nodeid.startswith("notebooks/") else super()._split_scope(nodeid)
+
+    return NotebooksInOrder(config, log)
+
+
+def copy_project(target: Path) -> Path:
     """notebooks/, templates/ and params/ copied, so a test may edit a stage without touching the repo."""
     for folder in ("notebooks", "templates", "params"):
-        shutil.copytree(ROOT / folder, tmp_path / folder)
-    return tmp_path
+        shutil.copytree(ROOT / folder, target / folder)
+    return target
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return copy_project(tmp_path)
+
+
+SECRET = "tok-9f8e7d6c5b4a"  # a value only the tests know
+URI_PASSWORD = "pw-0a1b2c3d4e"
+HOSTILE = ('<script>document.title="pwned"</script>'
+           '<img src="x" onerror="document.title=\'pwned\'">'
+           '<a id="bad" href="javascript:document.title=\'pwned\'">click me</a>')
+
+
+def leaky_stage(project: Path) -> None:
+    """A stage that does what careless notebooks do: prints a token, a URI with a password, and raw HTML."""
+    write_notebook(
+        project / "notebooks" / "08_leaky.ipynb",
+        "import os\nfrom IPython.display import HTML, display",
+        'print("token in use:", os.environ["SIGNOFF_TEST_API_TOKEN"])\n'
+        f'print("store: https://ann:{URI_PASSWORD}@mlflow.example/")\nprint("note:", note)',
+        f"display(HTML({HOSTILE!r}))",
+        parameters='note: str = ""',
+        needs=["eda"],
+    )
+
+
+@dataclass(frozen=True)
+class Example:
+    project: Path
+    run: Path  # its run folder
+    result: subprocess.CompletedProcess
+    env: dict[str, str]
+    snapshot: Path
+
+
+@pytest.fixture(scope="session")
+def example_run(tmp_path_factory: pytest.TempPathFactory) -> Example:
+    """The README's example (`signoff run params/credit.yaml`: 10,000 rows, every stage, promoted to
+    champion in a new embedded MLflow store), plus a careless stage that prints a secret from the
+    environment and a secret stage parameter: made once, then kept as a snapshot."""
+    base = tmp_path_factory.mktemp("example")
+    project = copy_project(base / "project")
+    leaky_stage(project)
+    env = {"SIGNOFF_TEST_API_TOKEN": SECRET}
+    result = signoff("run", "params/credit.yaml", "-p", f"stages.leaky.note={SECRET}", cwd=project, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (run,) = run_folders(project)
+    shutil.copytree(project, base / "snapshot", symlinks=True)
+    return Example(project, run, result, env, base / "snapshot")
+
+
+@pytest.fixture
+def example(example_run: Example) -> Example:
+    """The example project as its run left it, whatever an earlier test did to it: put back at the same
+    absolute path, since MLflow and the archive record absolute paths."""
+    remove_tree(example_run.project)
+    shutil.copytree(example_run.snapshot, example_run.project, symlinks=True)
+    return example_run
+
+
+def remove_tree(path: Path) -> None:
+    """Delete a project with archived (read-only) run folders in it."""
+    for folder, _, _ in os.walk(path):
+        os.chmod(folder, os.stat(folder).st_mode | stat.S_IWUSR | stat.S_IXUSR)
+    shutil.rmtree(path)
 
 
 MLFLOW_GLOBALS = (("mlflow.tracking._tracking_service.utils", "_tracking_uri"),
@@ -105,15 +198,6 @@ def write_notebook(path: Path, *sources: str, parameters: str | None = None, nee
     declared = {"needs": needs, "evidence": evidence}
     if any(value is not None for value in declared.values()):
         nb.metadata["signoff"] = {key: value for key, value in declared.items() if value is not None}
-    nbformat.write(nb, path)
-
-
-def edit_cell(path: Path, old: str, new: str) -> None:
-    """Replace text in the one code cell of a committed notebook that contains it."""
-    nb = nbformat.read(path, as_version=4)
-    matches = [c for c in nb.cells if c.cell_type == "code" and old in c.source]
-    assert len(matches) == 1, f"{old!r} found in {len(matches)} cells of {path.name}"
-    matches[0].source = matches[0].source.replace(old, new)
     nbformat.write(nb, path)
 
 

@@ -7,7 +7,18 @@ import signal
 
 import nbformat
 import pytest
-from conftest import ActiveContent, keep_stages, read_json, run_folders, signoff, start_signoff, write_notebook
+from conftest import (
+    SECRET,
+    URI_PASSWORD,
+    ActiveContent,
+    keep_stages,
+    leaky_stage,
+    read_json,
+    run_folders,
+    signoff,
+    start_signoff,
+    write_notebook,
+)
 
 from runner import records
 from runner.audit import verify
@@ -15,24 +26,6 @@ from runner.audit import verify
 pytestmark = pytest.mark.slow
 
 SMALL = ["-p", "data.synthetic.n_rows=2000"]
-SECRET = "tok-9f8e7d6c5b4a"  # a value only this test knows
-URI_PASSWORD = "pw-0a1b2c3d4e"
-HOSTILE = ('<script>document.title="pwned"</script>'
-           '<img src="x" onerror="document.title=\'pwned\'">'
-           '<a id="bad" href="javascript:document.title=\'pwned\'">click me</a>')
-
-
-def leaky_stage(project):
-    """A stage that does what careless notebooks do: prints a token, a URI with a password, and raw HTML."""
-    write_notebook(
-        project / "notebooks" / "08_leaky.ipynb",
-        "import os\nfrom IPython.display import HTML, display",
-        'print("token in use:", os.environ["SIGNOFF_TEST_API_TOKEN"])\n'
-        f'print("store: https://ann:{URI_PASSWORD}@mlflow.example/")\nprint("note:", note)',
-        f"display(HTML({HOSTILE!r}))",
-        parameters='note: str = ""',
-        needs=["eda"],
-    )
 
 
 def chromium() -> str:
@@ -58,13 +51,8 @@ def open_in_browser(page_file, screenshot):
     return text, title, requests
 
 
-def test_no_secret_is_archived_pages_are_inert_in_a_browser_and_a_rerun_reproduces(project, tmp_path):
-    keep_stages(project, "eda", "train", "validate", "infra", rows=3000)
-    leaky_stage(project)
-    env = {"SIGNOFF_TEST_API_TOKEN": SECRET}
-    result = signoff("run", "params/credit.yaml", "-p", f"stages.leaky.note={SECRET}", cwd=project, env=env)
-    assert result.returncode == 0, result.stdout + result.stderr
-    (run,) = run_folders(project)
+def test_no_secret_is_archived_and_pages_are_inert_in_a_browser(example, tmp_path):
+    project, run, result = example.project, example.run, example.result
     outputs = project / "outputs"
 
     # secrets: planted in the environment, a stage parameter (so in Papermill's metadata and injected
@@ -82,8 +70,8 @@ def test_no_secret_is_archived_pages_are_inert_in_a_browser_and_a_rerun_reproduc
 
     # provenance
     origin = read_json(run / "provenance.json")
-    assert origin["data"]["reference"]["generator"]["parameters"]["n_rows"] == 3000
-    assert origin["data"]["reference"]["content"]["rows"] == 3000 and origin["seeds"]["seed"] == 42
+    assert origin["data"]["reference"]["generator"]["parameters"]["n_rows"] == 10000
+    assert origin["data"]["reference"]["content"]["rows"] == 10000 and origin["seeds"]["seed"] == 42
     assert origin["distributions"]["scikit-learn"] and origin["host"] and origin["user"]
     assert origin["started"] < origin["finished"] and "dirty" in origin["git"]
 
@@ -111,21 +99,10 @@ def test_no_secret_is_archived_pages_are_inert_in_a_browser_and_a_rerun_reproduc
     for path in [run, *run.rglob("*")]:
         assert path.stat().st_mode & 0o022 == 0, path
 
-    # re-run from the archive alone: the project's notebooks are changed first, and must not matter
-    (project / "notebooks" / "02_train.ipynb").unlink()
-    again = signoff("rerun", str(run), cwd=project, env=env)
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert "reproduced: every evidence value agrees" in again.stdout
-    assert "not registered: a re-run" in again.stdout
-    first, second = run_folders(project)
-    assert read_json(second / "verdict.json")["rerun_of"] == str(run)
-    assert re.search(r"(\d+) evidence values compared", again.stdout).group(1) != "0"
-    assert signoff("verify", cwd=project).returncode == 0
-    assert second.name in (outputs / "index.html").read_text(encoding="utf-8")
 
 
 def test_a_killed_run_leaves_no_run_a_second_run_waits_for_the_lock_and_a_dead_holder_is_replaced(project):
-    keep_stages(project, "eda", "train")
+    keep_stages(project, "eda")
     first = signoff("run", "params/credit.yaml", *SMALL, cwd=project)
     assert first.returncode == 1, first.stdout + first.stderr  # infra's evidence is missing: blocked, archived
     (earlier,) = run_folders(project)
@@ -159,6 +136,29 @@ def test_a_killed_run_leaves_no_run_a_second_run_waits_for_the_lock_and_a_dead_h
     newest = run_folders(project)[-1]
     assert read_json(newest / "manifest.json")["previous"] == records.sha256_file(earlier / "manifest.json")
     assert signoff("verify", cwd=project).returncode == 0
+
+
+def test_a_rerun_reproduces_from_the_archive_alone(project):
+    keep_stages(project, "eda")
+    leaky_stage(project)
+    env = {"SIGNOFF_TEST_API_TOKEN": SECRET}
+    first = signoff("run", "params/credit.yaml", *SMALL, "-p", f"stages.leaky.note={SECRET}", cwd=project, env=env)
+    assert first.returncode == 1, first.stdout + first.stderr  # no model: blocked, archived
+    (run,) = run_folders(project)
+    # the project's notebooks are changed first, and must not matter
+    (project / "notebooks" / "01_eda.ipynb").unlink()
+    again = signoff("rerun", str(run), cwd=project, env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "reproduced: every evidence value agrees" in again.stdout
+    assert "not registered: a re-run" in again.stdout
+    first, second = run_folders(project)
+    assert read_json(second / "verdict.json")["rerun_of"] == str(run)
+    assert re.search(r"(\d+) evidence values compared", again.stdout).group(1) != "0"
+    assert SECRET not in again.stdout + again.stderr
+    for path in (project / "outputs").rglob("*"):
+        assert not path.is_file() or SECRET.encode() not in path.read_bytes(), path
+    assert signoff("verify", cwd=project).returncode == 0
+    assert second.name in (project / "outputs" / "index.html").read_text(encoding="utf-8")
 
 
 def test_a_run_that_dies_inside_signoff_is_archived_as_error(project):

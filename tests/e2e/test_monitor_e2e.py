@@ -2,7 +2,7 @@
 
 import pandas as pd
 import pytest
-from conftest import keep_stages, read_json, run_folders, signoff
+from conftest import read_json, run_folders, signoff
 
 from runner.analysis import datasets
 
@@ -17,15 +17,16 @@ def current_file(project, name, drift):
     return path
 
 
-def test_monitor_is_healthy_on_fresh_data_alerts_on_drift_and_archives_both(project):
-    keep_stages(project, "eda", "train", "validate", "drift", "infra", rows=3000)
-    healthy, drifted = current_file(project, "healthy", 0.0), current_file(project, "drifted", 1.5)
+def test_monitor_refuses_a_model_with_no_champion(project):
+    healthy = current_file(project, "healthy", 0.0)
     nothing = signoff("monitor", "params/credit.yaml", "--current", str(healthy), cwd=project)
     assert nothing.returncode == 2 and "has no champion" in nothing.stderr
+    assert not (project / "outputs" / "credit-default.monitor").exists()
 
-    trained = signoff("run", "params/credit.yaml", cwd=project)
-    assert trained.returncode == 0 and "promoted to champion" in trained.stdout, trained.stdout + trained.stderr
-    (champion_run,) = run_folders(project)
+
+def test_monitor_is_healthy_on_fresh_data_alerts_on_drift_and_archives_both(example):
+    project, champion_run = example.project, example.run
+    healthy, drifted = current_file(project, "healthy", 0.0), current_file(project, "drifted", 1.5)
 
     fine = signoff("monitor", "params/credit.yaml", "--current", str(healthy), "--labels", cwd=project)
     assert fine.returncode == 0, fine.stdout + fine.stderr

@@ -6,7 +6,7 @@ import textwrap
 
 import nbformat
 import pytest
-from conftest import edit_cell, keep_stages, read_json, run_folders, signoff, write_notebook
+from conftest import keep_stages, read_json, run_folders, signoff, write_notebook
 
 from runner import records
 from runner.analysis import datasets
@@ -16,14 +16,11 @@ from runner.run import stages
 
 pytestmark = pytest.mark.slow
 
-SMALL = ["-p", "data.synthetic.n_rows=2000"]
 EVIDENCE_STAGES = ("explain", "fairness", "drift")
 
 
-def test_example_run_passes_then_a_stricter_policy_blocks(project):
-    result = signoff("run", "params/credit.yaml", cwd=project)
-    assert result.returncode == 0, result.stdout + result.stderr
-    (run,) = run_folders(project)
+def test_example_run_passes_then_a_stricter_policy_blocks(example):
+    project, run, result = example.project, example.run, example.result
     for stage in ("eda", "train", "validate", *EVIDENCE_STAGES):
         for event in ("started", "passed in"):  # plain log lines: timestamp, level, stage, message
             assert re.search(rf"^\d{{4}}-\d\d-\d\dT[\d:]+Z INFO +{stage} +{event}", result.stdout, re.M), (stage, event)
@@ -37,7 +34,7 @@ def test_example_run_passes_then_a_stricter_policy_blocks(project):
     assert {g["status"] for g in verdict["gates"]} == {"pass"}
     for gate in verdict["gates"]:
         assert set(gate) >= {"id", "metric", "status", "observed", "threshold", "severity", "message"}
-    assert [s["status"] for s in verdict["stages"]] == ["passed"] * 7
+    assert [s["status"] for s in verdict["stages"]] == ["passed"] * 8  # the seven stages, and a careless one
     assert all(s["peak_memory_mb"] > 50 for s in verdict["stages"])  # each kernel's peak, for sizing workers
     evidence = read_json(run / "evidence.json")
     assert (
@@ -94,17 +91,17 @@ def test_example_run_passes_then_a_stricter_policy_blocks(project):
 
 
 @pytest.mark.parametrize(
-    ("knob", "stages", "failing", "verdict"),
+    ("knobs", "stages", "failing", "verdict"),
     [
-        ("data.synthetic.bias=4", ("train", "fairness"), {"disparate-impact-sex"}, "BLOCKED"),
-        ("data.synthetic.leak=true", ("train", "explain"), {"leakage"}, "BLOCKED"),
-        ("data.synthetic.drift=2", ("train", "drift"), {"drift-share", "domain-shift"}, "WARN"),  # warning gates
+        (("data.synthetic.bias=4", "data.synthetic.leak=true"), ("train", "fairness", "explain"),
+         {"disparate-impact-sex", "leakage"}, "BLOCKED"),
+        (("data.synthetic.drift=2",), ("train", "drift"), {"drift-share", "domain-shift"}, "WARN"),  # warning gates
     ],
-    ids=["bias", "leak", "drift"],
+    ids=["bias-and-leak", "drift"],
 )
-def test_biased_leaky_or_drifted_data_fails_its_gates(project, knob, stages, failing, verdict):
-    keep_stages(project, *stages, "infra", rows=4000)  # the stage that measures it, and the model's loadability
-    result = signoff("run", "params/credit.yaml", "-p", knob, cwd=project)
+def test_biased_leaky_or_drifted_data_fails_its_gates(project, knobs, stages, failing, verdict):
+    keep_stages(project, *stages, "infra", rows=4000)  # the stages that measure it, and the model's loadability
+    result = signoff("run", "params/credit.yaml", *(arg for knob in knobs for arg in ("-p", knob)), cwd=project)
     assert result.returncode == {"BLOCKED": 1, "WARN": 0}[verdict], result.stdout + result.stderr
     decided = read_json(run_folders(project)[0] / "verdict.json")
     assert decided["verdict"] == verdict
@@ -167,17 +164,17 @@ def test_injected_parameter_name_is_refused(project):
 
 
 def test_crashing_stage_is_archived_and_its_dependants_skipped(project):
-    keep_stages(project, "eda", "train", "validate")
-    edit_cell(project / "notebooks" / "02_train.ipynb", "assignment = modeling.split(",
-              'raise RuntimeError("boom in training")\nassignment = modeling.split(')
-    result = signoff("run", "params/credit.yaml", *SMALL, cwd=project)
+    tiny_project(project, "x = 1")
+    write_notebook(project / "notebooks" / "02_train.ipynb", "y = 2", 'raise RuntimeError("boom in training")')
+    write_notebook(project / "notebooks" / "03_validate.ipynb", "z = 3")  # numbered after train: needs it
+    result = signoff("run", "params/tiny.yaml", cwd=project)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "RuntimeError: boom in training" in result.stdout and "verdict: ERROR" in result.stdout
-    (run,) = run_folders(project)
+    (run,) = run_folders(project, "tiny")
     verdict = read_json(run / "verdict.json")
     stages = {s["name"]: s for s in verdict["stages"]}
     assert verdict["verdict"] == "ERROR"
-    assert stages["eda"]["status"] == "passed" and stages["train"]["status"] == "failed"
+    assert stages["probe"]["status"] == "passed" and stages["train"]["status"] == "failed"
     assert "boom in training" in stages["train"]["error"]
     assert stages["validate"]["status"] == "skipped" and not (run / "notebooks" / "validate.ipynb").exists()
     archived = nbformat.read(run / "notebooks" / "train.ipynb", as_version=4)
@@ -195,26 +192,27 @@ def test_crashing_stage_is_archived_and_its_dependants_skipped(project):
     ids=["sys-exit", "swallowed-exception"],
 )
 def test_stage_that_ends_early_without_error_still_blocks(project, wrap):
-    keep_stages(project, "eda", "train", "validate")
-    path = project / "notebooks" / "03_validate.ipynb"
-    nb = nbformat.read(path, as_version=4)
-    (cell,) = [c for c in nb.cells if "for name, value in model_scores.items():" in c.source]
-    cell.source = wrap(cell.source)
-    nbformat.write(nb, path)
-    result = signoff("run", "params/credit.yaml", *SMALL, cwd=project)
-    assert result.returncode in (1, 2) and "verdict: PASS" not in result.stdout
-    verdict = read_json(run_folders(project)[0] / "verdict.json")
+    recorded = wrap("sb.glue('auc', 0.9)\nsb.glue('ece', 0.01)")
+    tiny_project(project, "import scrapbook as sb\nsb.glue('rows', 500)", recorded, evidence=["rows", "auc", "ece"])
+    (project / "params" / "tiny.yaml").write_text(
+        "model: tiny\ngates:\n"
+        "  - {id: enough-data, metric: probe.rows, min: 100}\n"
+        "  - {id: discrimination, metric: probe.auc, min: 0.7}\n"
+        "  - {id: calibration, metric: probe.ece, max: 0.05}\n", encoding="utf-8")
+    result = signoff("run", "params/tiny.yaml", cwd=project)
+    assert result.returncode in (1, 2) and "verdict: PASS" not in result.stdout, result.stdout + result.stderr
+    verdict = read_json(run_folders(project, "tiny")[0] / "verdict.json")
     gates = {g["id"]: g["status"] for g in verdict["gates"]}
     assert gates["discrimination"] == "missing" and gates["calibration"] == "missing"
     assert gates["enough-data"] == "pass"
     assert verdict["verdict"] in ("BLOCKED", "ERROR")
 
 
-def tiny_project(project, *sources, parameters=None):
+def tiny_project(project, *sources, parameters=None, evidence=None):
     """Replace the stages with one small notebook; the report template stays the real one."""
     for path in (project / "notebooks").glob("*.ipynb"):
         path.unlink()
-    write_notebook(project / "notebooks" / "01_probe.ipynb", *sources, parameters=parameters)
+    write_notebook(project / "notebooks" / "01_probe.ipynb", *sources, parameters=parameters, evidence=evidence)
     (project / "params" / "tiny.yaml").write_text("model: tiny\nexecution: {stage_timeout: 6}\n", encoding="utf-8")
 
 

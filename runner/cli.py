@@ -2,6 +2,9 @@
 
 run: 0 passed (possibly with warnings), 1 blocked by a gate, 2 could not run, 3 the model's lock
 was held by another command for longer than --wait.
+
+The commands that execute notebooks import the run room (Papermill, nbclient, pandas) when they
+are called: a decision, a listing or a verify does not wait seconds for imports it never uses.
 """
 
 from __future__ import annotations
@@ -13,14 +16,18 @@ import os
 import sys
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runner import config, mlflow_store, records
 from runner.analysis import workspace
-from runner.audit import provenance, redact, verify
+from runner.audit import redact, verify
 from runner.errors import SignoffError
 from runner.release import decisions, mlflow_registry
-from runner.run import monitor, pipeline, rerun, stopping
-from runner.run.progress import Progress
+from runner.run import stopping
+
+if TYPE_CHECKING:
+    from runner.run import pipeline
+    from runner.run.progress import Progress
 
 OS_ERROR_ADVICE = {
     errno.ENOSPC: "free space on that disk, then run again",
@@ -32,6 +39,10 @@ OS_ERROR_ADVICE = {
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if getattr(args, "by", "") is None:  # a run's starter, when --by is not given: the OS user
+        from runner.audit import provenance
+
+        args.by = provenance.user()
     logging.getLogger("papermill").setLevel(logging.WARNING)
     os.umask(os.umask(0) | 0o022)  # nothing Signoff or its kernels write is writable by group or others
     try:
@@ -193,9 +204,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _execution(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--jobs", type=_jobs, default=pipeline.default_jobs(),
+    parser.add_argument("--jobs", type=_jobs, default=os.cpu_count() or 1,
                         help="stages run at once (default: number of cores)")
-    parser.add_argument("--by", default=provenance.user(), metavar="NAME",
+    parser.add_argument("--by", metavar="NAME",
                         help="who starts the run, recorded for the four-eyes rule (default: the OS user)")
     _wait(parser)
 
@@ -229,6 +240,8 @@ def _store(parser: argparse.ArgumentParser, tracking: bool) -> None:
 
 
 def _layout(args: argparse.Namespace) -> pipeline.Layout:
+    from runner.run import pipeline
+
     root = workspace.project_root(args.params_file.resolve().parent)
     return pipeline.Layout(
         notebooks=args.notebooks or root / "notebooks",
@@ -238,6 +251,8 @@ def _layout(args: argparse.Namespace) -> pipeline.Layout:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from runner.run import pipeline
+
     with stopping.handled():
         outcome = pipeline.run(args.params_file, args.overrides, _layout(args), args.jobs, _progress(), args.by,
                                args.wait)
@@ -246,6 +261,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _progress() -> Progress:
+    from runner.run.progress import Progress
+
     return Progress(redact=redact.from_environment().text)
 
 
@@ -257,6 +274,8 @@ def _print_outcome(outcome: pipeline.Outcome) -> None:
 
 
 def _monitor(args: argparse.Namespace) -> int:
+    from runner.run import monitor
+
     with stopping.handled():
         outcome = monitor.monitor(args.params_file, args.overrides, args.current, args.labels, _layout(args),
                                   args.jobs, _progress(), args.by, args.wait)
@@ -272,6 +291,8 @@ def _monitor(args: argparse.Namespace) -> int:
 
 
 def _rerun(args: argparse.Namespace) -> int:
+    from runner.run import rerun
+
     with stopping.handled():
         outcome, comparison = rerun.rerun(args.run_dir, args.jobs, _progress(), args.by, args.wait, args.tolerance)
     _print_outcome(outcome)
@@ -380,6 +401,8 @@ def _print_verdict(verdict: records.Verdict) -> None:
 
 
 def _params(args: argparse.Namespace) -> int:
+    from runner.run import pipeline
+
     params, found, stage_params = pipeline.prepare(args.params_file, args.overrides, _layout(args))
     print(config.dump_params(params), end="")
     print("# what each stage notebook receives (run_dir becomes the run folder):")

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 startup.skip_unused_imports()  # as in every process of Signoff's: seconds off each import of nbformat
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The notebooks under nbval start kernels: out of the inner loop (``-m "not slow"``).  Tests of the
     shared example run go to one worker, which makes that run once."""

@@ -398,5 +398,3 @@ def _render_all(folder: Path, verdict: records.Verdict, manifest_sha256: str) ->
             render.render(notebook, folder / "html" / f"{notebook.stem}.html", banner)
 
 
-def default_jobs() -> int:
-    return os.cpu_count() or 1

@@ -109,6 +109,7 @@ def test_biased_leaky_or_drifted_data_fails_its_gates(project, knobs, stages, fa
 
 
 def test_real_csv_with_a_drifted_current_file_that_changed_shape(project, tmp_path):
+    keep_stages(project, "eda", "train", "drift")  # the stages that read both files
     reference, _ = datasets.synthetic_credit(5000, seed=11)
     _, current = datasets.synthetic_credit(5000, seed=11, drift=1.5)
     reference.assign(default=reference["default"].map({1: "bad", 0: "good"})).to_csv(tmp_path / "train.csv",

@@ -4,6 +4,8 @@ every stage kernel it starts.  Importing :mod:`runner` itself changes nothing ou
 
 from __future__ import annotations
 
+import faulthandler
+import signal
 import sys
 
 # Modules Signoff's processes go without.  jsonschema (under nbformat, under papermill and scrapbook)
@@ -18,8 +20,10 @@ def skip_unused_imports() -> None:
 
 
 def main() -> int:
-    """The `signoff` command."""
+    """The `signoff` command.  ``kill -USR1 PID`` prints where each of its threads is (stderr), for a
+    command that seems stuck."""
     skip_unused_imports()
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     from runner.cli import main as cli
 
     return cli()

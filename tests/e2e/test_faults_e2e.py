@@ -115,6 +115,28 @@ def wait_for(process, text, lines, timeout=180):
     raise AssertionError(f"{text!r} never came: {''.join(lines)}")
 
 
+def output_once_ended(process, timeout, project):
+    """All a stopped `signoff` printed.  One that does not end in time fails the test with where its
+    threads are (SIGUSR1) and the kernels still alive, then is killed."""
+    try:
+        return process.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        running = process.poll() is None
+        if running:
+            process.send_signal(signal.SIGUSR1)
+            time.sleep(2)
+        kernels = kernels_under(project / "outputs")
+        os.killpg(process.pid, signal.SIGKILL)
+        for pid in kernels:
+            os.kill(int(pid), signal.SIGKILL)
+        try:
+            printed = process.communicate(timeout=10)[0]
+        except subprocess.TimeoutExpired:
+            printed = "(its output was held open)"
+        raise AssertionError(f"signoff {'still running' if running else 'ended, its output still open'} after "
+                             f"{timeout} s; kernels alive: {kernels}\n{printed}") from None
+
+
 def kernels_under(folder):
     """Kernel processes whose working directory is inside ``folder`` (a run's kernels work in its run folder)."""
     found = []
@@ -145,7 +167,7 @@ def test_sigterm_stops_the_kernels_archives_the_run_as_error_and_frees_the_lock(
     process, _ = started_slow_run(project)
     assert kernels_under(project / "outputs")
     process.send_signal(signal.SIGTERM)
-    output = process.communicate(timeout=120)[0]
+    output = output_once_ended(process, 120, project)
     assert process.returncode == 2, output
     (run,) = run_folders(project)
     assert f"signoff: stopped by SIGTERM; the run is archived at {run}" in output
@@ -171,7 +193,7 @@ def test_a_second_signal_exits_at_once_and_leaves_what_verify_notes(project):
     process.send_signal(signal.SIGHUP)
     wait_for(process, "SIGHUP: stopping", lines)
     process.send_signal(signal.SIGINT)
-    output = "".join(lines) + process.communicate(timeout=60)[0]
+    output = "".join(lines) + output_once_ended(process, 60, project)
     assert process.returncode == 2, output
     assert "SIGINT again: exiting at once" in output
     assert run_folders(project) == []

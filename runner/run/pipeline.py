@@ -396,5 +396,3 @@ def _render_all(folder: Path, verdict: records.Verdict, manifest_sha256: str) ->
     for notebook in [*sorted((folder / "notebooks").glob("*.ipynb")), folder / "report.ipynb"]:
         if notebook.exists():
             render.render(notebook, folder / "html" / f"{notebook.stem}.html", banner)
-
-

@@ -86,7 +86,7 @@ def run_stages(
         futures = [pool.submit(_stage, stage, parameters[stage.name], plan) for stage in stages]
         try:
             for future in futures:
-                future.result()
+                stopping.waited(future)
         except stopping.Stopped as stop:
             for future in futures:  # quick: their kernels are dead, and nothing new starts
                 future.result()

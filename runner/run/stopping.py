@@ -20,6 +20,7 @@ import os
 import signal
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,15 @@ def check() -> None:
     """Raise :class:`Stopped` if a signal asked the run to stop."""
     if _requested.is_set():
         raise Stopped(_signal_name)
+
+
+def waited(future: Future) -> Any:
+    """``future.result()`` for the main thread, letting a stop signal in.  Python runs signal handlers in
+    the main thread only, and the OS may deliver a signal to any thread (the more threads, the likelier):
+    a main thread blocked without a timeout would then never run the handler, and the run would go on."""
+    while not future.done():
+        wait([future], timeout=0.2)
+    return future.result()
 
 
 def register(km: Any) -> None:

@@ -322,13 +322,13 @@ def _run_registry(args: argparse.Namespace) -> tuple[decisions.RegisteredModel, 
     output_root = folder.parent.parent
     usable = recorded.get("tracking_uri") if "***@" not in str(recorded.get("tracking_uri")) else None
     uri = args.tracking_uri or mlflow_registry.tracking_uri({"tracking_uri": usable}, output_root)
-    return decisions.RegisteredModel(mlflow_store.connect(uri), run.verdict.model, output_root), folder
+    return decisions.RegisteredModel(lambda: mlflow_store.connect(uri), run.verdict.model, output_root), folder
 
 
 def _model_registry(args: argparse.Namespace) -> decisions.RegisteredModel:
     output_root = args.output_root or workspace.project_root() / "outputs"
     uri = args.tracking_uri or mlflow_registry.tracking_uri({}, output_root)
-    return decisions.RegisteredModel(mlflow_store.connect(uri), args.model, output_root)
+    return decisions.RegisteredModel(lambda: mlflow_store.connect(uri), args.model, output_root)
 
 
 def _approve(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ MLflow tags on the model version and its run.  Nothing earlier is rewritten.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import tempfile
 from collections.abc import Callable
@@ -28,13 +29,17 @@ RELEASABLE = ("PASS", "WARN")
 AUTO = "signoff (automatic promotion)"
 
 
-@dataclass(frozen=True)
+@dataclass
 class RegisteredModel:
     """Where a model's versions live and where its runs are archived."""
 
-    client: Any
+    connect: Callable[[], Any]  # the MLflow client, opened on first use: a refusal that needs no store is instant
     model: str
     output_root: Path
+
+    @functools.cached_property
+    def client(self) -> Any:
+        return self.connect()
 
     @property
     def model_dir(self) -> Path:

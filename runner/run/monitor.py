@@ -149,8 +149,8 @@ def _check_inputs(frames: list, provenance: dict[str, Any], data_params: dict[st
 def _observe(chosen: list[stages.Stage], stage_params: dict[str, dict[str, Any]], run_params: dict[str, Any],
              folder: archive.RunFolder, jobs: int, progress: Progress, uri: str) -> dict[str, Any]:
     supplied = {"run_dir": str(folder.temp), "previous_run": "", "champion_dir": "", "mlflow_run_id": ""}
-    results = run_stages(chosen, stage_params, folder.temp, supplied, run_params["execution"], jobs, progress,
-                         env=pipeline.kernel_env(uri))
+    results, _ = run_stages(chosen, stage_params, folder.temp, supplied, run_params["execution"], jobs, progress,
+                            env=pipeline.kernel_env(uri))
     facts = evidence.collect({r.name: folder.temp / r.notebook for r in results if r.notebook})
     facts["monitor.stages"] = [r.__dict__ for r in results]
     return facts

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jupyter_client.manager import AsyncKernelManager
+
 from runner import config, mlflow_store, records
 from runner.analysis import datasets, workspace
 from runner.audit import archive, index, lock, model_card, provenance, redact, render
@@ -38,6 +40,7 @@ from runner.errors import SignoffError
 from runner.judge import checklist, evidence, gates
 from runner.release import decisions, mlflow_registry
 from runner.run import paramcheck, stages, stopping
+from runner.run.kernels import shutdown
 from runner.run.progress import Progress
 from runner.run.scheduling import StageResult, execute, run_stages
 
@@ -66,7 +69,7 @@ def prepare(params_file: Path, overrides: list[str], layout: Layout) -> tuple[di
     """Resolve and check everything a run needs; raises SignoffError before anything runs."""
     params = config.load_params(params_file, overrides)
     found = stages.discover(layout.notebooks)
-    for name in ("report.ipynb", "checklist.yaml", "model_card.md.j2"):
+    for name in (REPORT, "checklist.yaml", "model_card.md.j2"):
         if not (layout.templates / name).is_file():
             raise SignoffError(f"{layout.templates / name}: missing template")
     checklist.check_attestations(checklist.load(layout.templates / "checklist.yaml"), params["checklist"], params_file)
@@ -142,6 +145,7 @@ class Started:
 
 
 STARTED = "started.json"
+REPORT = "report.ipynb"  # the gating report's template, and its executed copy in the run folder
 
 
 def kernel_env(uri: str) -> dict[str, str]:
@@ -167,11 +171,16 @@ def run(params_file: Path, overrides: list[str], layout: Layout, jobs: int, prog
                 # only the stages that declare champion_dir or mlflow_run_id wait for them
                 opening = background.submit(started.open_tracking)
                 with archived_on_crash(started, redactor, opening):
-                    results = run_stages(started.stages, started.stage_params, started.folder.temp,
-                                         started.supplied(opening.result), started.params["execution"], jobs, progress,
-                                         env=kernel_env(started.uri))
-                    tracking, tracking_error = _opened(opening)
-                    verdict, facts = conclude(started, results, tracking, tracking_error, progress)
+                    results, report_kernel = run_stages(
+                        started.stages, started.stage_params, started.folder.temp, started.supplied(opening.result),
+                        started.params["execution"], jobs, progress, env=kernel_env(started.uri),
+                        then=layout.templates / REPORT)
+                    try:
+                        tracking, tracking_error = _opened(opening)
+                        verdict, facts = conclude(started, results, tracking, tracking_error, progress, report_kernel)
+                    finally:
+                        if report_kernel is not None:  # not shut down by the report (conclude failed before it)
+                            shutdown(report_kernel)
         return finish(started, verdict, facts, tracking, redactor)
 
 
@@ -204,8 +213,10 @@ def begin(prepared: tuple[dict, list[stages.Stage], dict], params_file: Path, la
 
 
 def conclude(started: Started, results: list[StageResult], tracking: mlflow_registry.Tracking | None,
-             tracking_error: str | None, progress: Progress) -> tuple[records.Verdict, dict[str, Any]]:
-    """Evidence, verdict, gating report and model card, all inside the temporary run folder."""
+             tracking_error: str | None, progress: Progress,
+             report_kernel: AsyncKernelManager | None = None) -> tuple[records.Verdict, dict[str, Any]]:
+    """Evidence, verdict, gating report (in ``report_kernel``, if one was warmed meanwhile) and model card,
+    all inside the temporary run folder."""
     folder, params, layout = started.folder, started.params, started.layout
     champion = tracking.champion if tracking else None
     facts = evidence.collect({r.name: folder.temp / r.notebook for r in results if r.notebook})
@@ -228,7 +239,7 @@ def conclude(started: Started, results: list[StageResult], tracking: mlflow_regi
     renamed = mlflow_registry.renamed([*mlflow_registry.numeric(facts), *mlflow_registry.flatten_params(params)])
     if renamed:  # names MLflow would refuse, as they are logged there: the way back to the evidence
         records.write_json(folder.temp / mlflow_registry.NAMES_FILE, renamed)
-    gating_report(folder.temp, layout.templates, verdict, params["execution"], progress)
+    gating_report(folder.temp, layout.templates, verdict, params["execution"], progress, report_kernel)
     model_card.write(layout.templates / "model_card.md.j2", folder.temp, params, verdict, facts)
     return verdict, facts
 
@@ -335,7 +346,7 @@ def _release(tracking: mlflow_registry.Tracking, params: dict[str, Any], verdict
             **({"rerun_of": verdict.rerun_of} if verdict.rerun_of else {})}
     try:
         mlflow_registry.log_run(tracking.client, tracking.mlflow_run, redactor.value(params), facts, tags, folder)
-        reg = decisions.RegisteredModel(tracking.client, params["model"], output_root)
+        reg = decisions.RegisteredModel(lambda: tracking.client, params["model"], output_root)
         said = decisions.release(reg, folder, verdict, facts, params["registry"]["promotion"])
         mlflow_registry.finish_run(tracking.client, tracking.mlflow_run, verdict.verdict, folder)
     except SignoffError as exc:
@@ -368,12 +379,12 @@ def _open_items_warning(answers: list[dict[str, Any]]) -> list[str]:
 
 
 def gating_report(folder: Path, templates: Path, verdict: records.Verdict, execution: dict[str, Any],
-                  progress: Progress) -> None:
+                  progress: Progress, km: AsyncKernelManager | None = None) -> None:
     """Write the verdict, then execute the gating report on it: a report that fails makes the run ERROR (the
     decision was made before the report, which only presents it)."""
     write_verdict(folder, verdict)
-    report = execute("report", templates / "report.ipynb", folder / "report.ipynb", {"run_dir": str(folder)},
-                     folder, execution, progress)
+    report = execute("report", templates / REPORT, folder / REPORT, {"run_dir": str(folder)},
+                     folder, execution, progress, km)
     if report.status != "passed":
         verdict.verdict, verdict.stages = "ERROR", [*verdict.stages, report.__dict__]
         write_verdict(folder, verdict)
@@ -393,6 +404,6 @@ def _previous_gates(previous: Path | None) -> list[dict[str, Any]] | None:
 def _render_all(folder: Path, verdict: records.Verdict, manifest_sha256: str) -> None:
     banner = {"model": verdict.model, verdict.extra.get("kind", "run"): verdict.run_id, "verdict": verdict.verdict,
               "manifest sha256": manifest_sha256}
-    for notebook in [*sorted((folder / "notebooks").glob("*.ipynb")), folder / "report.ipynb"]:
+    for notebook in [*sorted((folder / "notebooks").glob("*.ipynb")), folder / REPORT]:
         if notebook.exists():
             render.render(notebook, folder / "html" / f"{notebook.stem}.html", banner)

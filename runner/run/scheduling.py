@@ -1,9 +1,9 @@
 """Run the stage DAG: each stage once its dependencies succeeded, independent stages in parallel.
 
 Kernels are started at once, in pipeline order, ``jobs`` at a time, each with its
-notebook's imports loaded; every stage waits for its kernel, its dependencies and
-one of the ``jobs`` execution slots.  Kernel start-up and imports thus leave the
-critical path.  A stage whose dependency failed or was skipped is skipped: its inputs do
+notebook's imports loaded (the gating report's last); every stage waits for its kernel,
+its dependencies and one of the ``jobs`` execution slots.  Kernel start-up and imports
+thus leave the critical path.  A stage whose dependency failed or was skipped is skipped: its inputs do
 not exist, and running it would only produce a second, misleading error.
 """
 
@@ -61,38 +61,49 @@ def run_stages(
     jobs: int,
     progress: Progress,
     env: dict[str, str] | None = None,
-) -> list[StageResult]:
+    then: Path | None = None,
+) -> tuple[list[StageResult], AsyncKernelManager | None]:
     """Execute every stage into ``run_dir/notebooks/<stage>.ipynb``; results in pipeline order.
 
     A notebook that declares a parameter named in ``supplied`` (``run_dir``, ``previous_run``,
     ...) receives the run's value; a value given as a callable (one still being computed
     elsewhere) is called by the stages that declare it, and only by them, when they are about to
-    run.  ``env`` is added to every kernel's environment.
+    run.  ``env`` is added to every kernel's environment.  ``then``: the notebook that runs after
+    the stages (the gating report); its kernel is warmed last, in pipeline order, and handed back
+    (None if it could not start) for the caller to run it in or shut down.
     """
     (run_dir / "notebooks").mkdir(exist_ok=True)
-    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="kernel") as warmers, \
-            ThreadPoolExecutor(max_workers=len(stages), thread_name_prefix="stage") as pool:
-        plan = _Plan(
-            run_dir=run_dir,
-            supplied=supplied,
-            execution=execution,
-            progress=progress,
-            slots=threading.Semaphore(max(1, jobs)),
-            kernels={stage.name: warmers.submit(_warm_kernel, stage, run_dir, jobs, env or {},
-                                                progress) for stage in stages},
-            finished={stage.name: threading.Event() for stage in stages},
-            results={},
-        )
-        futures = [pool.submit(_stage, stage, parameters[stage.name], plan) for stage in stages]
-        try:
-            for future in futures:
-                stopping.waited(future)
-        except stopping.Stopped as stop:
-            for future in futures:  # quick: their kernels are dead, and nothing new starts
-                future.result()
-            stop.results = [plan.results[stage.name] for stage in stages]
-            raise
-    return [plan.results[stage.name] for stage in stages]
+    following: Future | None = None
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="kernel") as warmers, \
+                ThreadPoolExecutor(max_workers=len(stages), thread_name_prefix="stage") as pool:
+            plan = _Plan(
+                run_dir=run_dir,
+                supplied=supplied,
+                execution=execution,
+                progress=progress,
+                slots=threading.Semaphore(max(1, jobs)),
+                kernels={stage.name: warmers.submit(_warm_kernel, stage, run_dir, jobs, env or {},
+                                                    progress) for stage in stages},
+                finished={stage.name: threading.Event() for stage in stages},
+                results={},
+            )
+            if then is not None:
+                following = warmers.submit(start_kernel, then, run_dir, None, env)
+            futures = [pool.submit(_stage, stage, parameters[stage.name], plan) for stage in stages]
+            try:
+                for future in futures:
+                    stopping.waited(future)
+            except stopping.Stopped as stop:
+                for future in futures:  # quick: their kernels are dead, and nothing new starts
+                    future.result()
+                stop.results = [plan.results[stage.name] for stage in stages]
+                raise
+    except BaseException:
+        if following is not None and (km := _started(following)) is not None:
+            shutdown(km)
+        raise
+    return [plan.results[stage.name] for stage in stages], _started(following) if following else None
 
 
 def _stage(stage: Stage, parameters: dict[str, Any], plan: _Plan) -> None:

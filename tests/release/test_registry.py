@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import skops.io
 
-from runner import mlflow_store, records
+from runner import cli, mlflow_store, records
 from runner.analysis import datasets, modeling
 from runner.audit import archive, redact
 from runner.errors import SignoffError
@@ -69,16 +69,28 @@ def test_only_failed_waivable_gates_can_be_waived_with_a_reason_and_a_future_dat
         assert caught.value.exit_code == 2
 
 
-def test_an_altered_run_cannot_be_approved(tmp_path):
-    run = archive.start(tmp_path, "m")
+def archived_pass(root):
+    """A sealed PASS run of model ``m`` started by alice, made without notebooks."""
+    run = archive.start(root, "m")
     records.write_json(run.temp / "verdict.json", {"verdict": "PASS", "run_id": run.run_id, "started_by": "alice",
                                                    "gates": []})
     (run.temp / "params.yaml").write_text("gates: []\n", encoding="utf-8")
-    folder = archive.finalize(run, archive.seal(run, "m", None))
+    return archive.finalize(run, archive.seal(run, "m", None))
+
+
+def test_a_refused_approval_is_said_at_once_without_opening_the_store(tmp_path, capsys):
+    folder = archived_pass(tmp_path)
+    # a store that cannot be opened at all: the four-eyes refusal does not depend on it
+    code = cli.main(["approve", str(folder), "--by", "alice", "--tracking-uri", "nosuchscheme://nowhere"])
+    assert code == 2 and "four-eyes" in capsys.readouterr().err
+
+
+def test_an_altered_run_cannot_be_approved(tmp_path):
+    folder = archived_pass(tmp_path)
     (folder / "params.yaml").chmod(0o640)
     (folder / "params.yaml").write_text("gates: []\n# edited\n", encoding="utf-8")
     with pytest.raises(SignoffError, match="params.yaml: modified") as caught:
-        decisions.approve(decisions.RegisteredModel(None, "m", tmp_path), folder, "bob", "", [], 1, print)
+        decisions.approve(decisions.RegisteredModel(lambda: None, "m", tmp_path), folder, "bob", "", [], 1, print)
     assert caught.value.exit_code == 2
 
 

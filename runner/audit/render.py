@@ -16,10 +16,10 @@ import logging
 import threading
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import nbformat
-from nbconvert import HTMLExporter
-from nbconvert.preprocessors.sanitize import SanitizeHTML
+if TYPE_CHECKING:  # nbconvert is imported when a page is rendered: the index and the CSP need none of it
+    from nbconvert import HTMLExporter
 
 SAFE_TAGS = [
     "a", "abbr", "b", "blockquote", "br", "code", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i",
@@ -45,6 +45,8 @@ SAFE_ATTRIBUTES = {
 
 def render(notebook: Path, target: Path, banner: dict[str, str]) -> None:
     """Write ``target`` from ``notebook`` with a banner naming model, run, verdict and manifest."""
+    import nbformat
+
     with _RENDERING, warnings.catch_warnings():
         # scrapbook's evidence outputs have a mimetype of their own that HTML does not show
         warnings.filterwarnings("ignore", message=".*is not able to be represented", category=UserWarning)
@@ -60,6 +62,9 @@ _RENDERING = threading.Lock()  # one exporter, one notebook at a time
 @functools.cache
 def _exporter() -> HTMLExporter:
     """One exporter per process: building one compiles its Jinja templates, about 0.2 s per page otherwise."""
+    from nbconvert import HTMLExporter
+    from nbconvert.preprocessors.sanitize import SanitizeHTML
+
     exporter = HTMLExporter(template_name="signoff", extra_template_basedirs=[str(TEMPLATES)], log=QUIET)
     exporter.register_preprocessor(SanitizeHTML(tags=SAFE_TAGS, attributes=SAFE_ATTRIBUTES, log=QUIET), enabled=True)
     return exporter

@@ -16,7 +16,8 @@ import html
 import os
 import queue
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,17 @@ def start_kernel(
     finally:
         client.stop_channels()
     return km
+
+
+@contextmanager
+def handed_over(km: AsyncKernelManager | None) -> Iterator[AsyncKernelManager | None]:
+    """A warm kernel passed on to the notebook that will run in it (:func:`run_notebook` shuts it down);
+    shut down on leaving if that notebook never ran."""
+    try:
+        yield km
+    finally:
+        if km is not None:
+            shutdown(km)
 
 
 def shutdown(km: AsyncKernelManager) -> None:

@@ -21,6 +21,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from jupyter_client.manager import AsyncKernelManager
+
 from runner import config, mlflow_store, records
 from runner.analysis import datachecks, datasets, workspace
 from runner.audit import archive, index, lock, provenance, redact
@@ -28,6 +30,7 @@ from runner.errors import SignoffError
 from runner.judge import evidence, gates
 from runner.release import mlflow_registry
 from runner.run import paramcheck, pipeline, stages, stopping
+from runner.run.kernels import handed_over
 from runner.run.progress import Progress
 from runner.run.scheduling import run_stages
 
@@ -91,10 +94,11 @@ def monitor(params_file: Path, overrides: list[str], current: Path, labels: bool
         with progress.recording(folder.temp / "run.log"):
             progress.line(f"monitor {folder.run_id}: champion version {version} of {model} on {current}")
             with pipeline.archived_on_crash(started, redactor):
-                facts = _observe(chosen, stage_params, run_params, folder, jobs, progress, uri)
-                facts[evidence.MONITOR_CHAMPION_VERSION] = version
-                facts[evidence.MONITOR_CHAMPION_AGE] = _age_days(entry.creation_timestamp)
-                verdict = _judge(params["monitor_gates"], facts, started, progress)
+                facts, warm = _observe(chosen, stage_params, run_params, folder, jobs, progress, uri, layout)
+                with handed_over(warm) as report_kernel:
+                    facts[evidence.MONITOR_CHAMPION_VERSION] = version
+                    facts[evidence.MONITOR_CHAMPION_AGE] = _age_days(entry.creation_timestamp)
+                    verdict = _judge(params["monitor_gates"], facts, started, progress, report_kernel)
         with stopping.deferred():  # a stop signal now lets the archive and the tags complete: a second or two
             final = pipeline.archive_run(folder, verdict, origin, redactor)
             mlflow_registry.version_tags(client, model, version, {"last_monitor": verdict.verdict,
@@ -147,17 +151,19 @@ def _check_inputs(frames: list, provenance: dict[str, Any], data_params: dict[st
 
 
 def _observe(chosen: list[stages.Stage], stage_params: dict[str, dict[str, Any]], run_params: dict[str, Any],
-             folder: archive.RunFolder, jobs: int, progress: Progress, uri: str) -> dict[str, Any]:
+             folder: archive.RunFolder, jobs: int, progress: Progress, uri: str,
+             layout: pipeline.Layout) -> tuple[dict[str, Any], AsyncKernelManager | None]:
+    """The stages' evidence, and the report's kernel, warmed meanwhile."""
     supplied = {"run_dir": str(folder.temp), "previous_run": "", "champion_dir": "", "mlflow_run_id": ""}
-    results, _ = run_stages(chosen, stage_params, folder.temp, supplied, run_params["execution"], jobs, progress,
-                            env=pipeline.kernel_env(uri))
+    results, warm = run_stages(chosen, stage_params, folder.temp, supplied, run_params["execution"], jobs, progress,
+                               env=pipeline.kernel_env(uri), then=layout.templates / pipeline.REPORT)
     facts = evidence.collect({r.name: folder.temp / r.notebook for r in results if r.notebook})
     facts["monitor.stages"] = [r.__dict__ for r in results]
-    return facts
+    return facts, warm
 
 
 def _judge(declared: list[dict[str, Any]], facts: dict[str, Any], started: pipeline.Started,
-           progress: Progress) -> records.Verdict:
+           progress: Progress, report_kernel: AsyncKernelManager | None) -> records.Verdict:
     """Monitor gates on what was observed; gates on label-based evidence wait for --labels."""
     about, layout, folder, run_params = started.about, started.layout, started.folder, started.params
     results = facts.pop("monitor.stages")
@@ -171,7 +177,7 @@ def _judge(declared: list[dict[str, Any]], facts: dict[str, Any], started: pipel
                            warnings=[*started.data_warnings, *evidence.undeclared(facts, _declared(started)),
                                      *gates.warnings(applicable)])
     records.write_json(folder.temp / records.EVIDENCE, facts)
-    pipeline.gating_report(folder.temp, layout.templates, verdict, run_params["execution"], progress)
+    pipeline.gating_report(folder.temp, layout.templates, verdict, run_params["execution"], progress, report_kernel)
     return verdict
 
 

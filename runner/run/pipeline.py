@@ -40,7 +40,7 @@ from runner.errors import SignoffError
 from runner.judge import checklist, evidence, gates
 from runner.release import decisions, mlflow_registry
 from runner.run import paramcheck, stages, stopping
-from runner.run.kernels import shutdown
+from runner.run.kernels import handed_over
 from runner.run.progress import Progress
 from runner.run.scheduling import StageResult, execute, run_stages
 
@@ -171,16 +171,13 @@ def run(params_file: Path, overrides: list[str], layout: Layout, jobs: int, prog
                 # only the stages that declare champion_dir or mlflow_run_id wait for them
                 opening = background.submit(started.open_tracking)
                 with archived_on_crash(started, redactor, opening):
-                    results, report_kernel = run_stages(
+                    results, warm = run_stages(
                         started.stages, started.stage_params, started.folder.temp, started.supplied(opening.result),
                         started.params["execution"], jobs, progress, env=kernel_env(started.uri),
                         then=layout.templates / REPORT)
-                    try:
+                    with handed_over(warm) as report_kernel:
                         tracking, tracking_error = _opened(opening)
                         verdict, facts = conclude(started, results, tracking, tracking_error, progress, report_kernel)
-                    finally:
-                        if report_kernel is not None:  # not shut down by the report (conclude failed before it)
-                            shutdown(report_kernel)
         return finish(started, verdict, facts, tracking, redactor)
 
 

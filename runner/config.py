@@ -20,6 +20,7 @@ from runner.errors import SignoffError
 
 MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+MODEL_TYPES = ("hist_gradient_boosting", "logistic_regression", "random_forest")  # stages.train.model_type
 
 DEFAULTS: dict[str, Any] = {
     "seed": 42,
@@ -188,6 +189,9 @@ def _check(params: dict[str, Any], path: Path) -> None:
     for stage, values in stages.items():
         if not isinstance(values, dict):
             fail(f"stages.{stage}", "expected a mapping of parameter names to values")
+    model_type = stages.get("train", {}).get("model_type", MODEL_TYPES[0])
+    if model_type not in MODEL_TYPES:
+        fail("stages.train.model_type", f"expected one of {', '.join(MODEL_TYPES)}, got {model_type!r}")
     execution = params["execution"]
     if not isinstance(execution, dict):
         fail("execution", "expected a mapping with cell_timeout and stage_timeout (seconds)")

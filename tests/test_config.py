@@ -91,6 +91,8 @@ def test_overrides_are_yaml_scalars_on_dotted_keys(tmp_path):
         ("model: m\nmonitor_gates: {id: g}\n", [], "monitor_gates: expected a list of gates"),
         ("model: m\nregistry: {promotion: sometimes}\n", [], "registry.promotion: expected auto or manual"),
         ("model: m\nregistry: {uri: x}\n", [], "registry.uri: unknown key"),
+        ("model: m\n", ["stages.train.model_type=xgboostt"],
+         "stages.train.model_type: expected one of hist_gradient_boosting, logistic_regression, random_forest"),
         ("model: m\n", ["stages.train"], "expected KEY=VALUE"),
         ("model: m\n", ["model.name=x"], "holds str, not a mapping"),
         ("model: m\nexecution: {stage_timeout: 0}\n", [], "execution.stage_timeout: expected a number of seconds"),

@@ -19,13 +19,16 @@ from sklearn.pipeline import Pipeline
 
 
 def shap_explanation(model: Pipeline, background: pd.DataFrame, rows: pd.DataFrame) -> shap.Explanation:
-    """SHAP values (log-odds) of ``rows``, one column per raw feature."""
+    """SHAP values of ``rows`` for the positive class, one column per raw feature, in the model's raw
+    output: log-odds for a booster or a linear model, probability for a forest."""
     encode, estimator = model[:-1], model[-1]
     if hasattr(estimator, "coef_"):
         explainer = shap.LinearExplainer(estimator, encode.transform(background))
     else:
         explainer = shap.TreeExplainer(estimator)
     encoded = explainer(encode.transform(rows))
+    if encoded.values.ndim == 3:  # one slice per class (a forest): the positive class's
+        encoded = encoded[..., 1]
     owners = _owners(list(encode.get_feature_names_out()), list(rows.columns))
     values = np.zeros((len(rows), rows.shape[1]))
     for column, owner in enumerate(owners):

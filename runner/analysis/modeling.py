@@ -17,14 +17,15 @@ import pandas as pd
 import skops.io
 from sklearn.compose import ColumnTransformer
 from sklearn.dummy import DummyClassifier
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
-MODEL_TYPES = ("hist_gradient_boosting", "logistic_regression")
+from runner.config import MODEL_TYPES
+
 # What skops must be told to trust, beyond scikit-learn's estimators, to load a model `build`
 # makes.  Loading takes the list from here, never from a model artifact, which could name
 # anything; a model that needs more is refused when it is logged.
@@ -34,6 +35,7 @@ TRUSTED_TYPES = (
     "numpy.asarray",
     "numpy.dtype",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.tree._tree.Tree",  # a forest's fitted trees: scikit-learn's own node arrays, no code
     "sklearn.utils.validation.check_array",
 )
 SPLITS = ("train", "valid", "test")
@@ -54,20 +56,14 @@ def split(y: pd.Series, test_size: float, valid_size: float, seed: int) -> pd.Se
 def build(
     model_type: str, X: pd.DataFrame, seed: int, max_iter: int, learning_rate: float, max_depth: int = 3
 ) -> Pipeline:
-    """A scikit-learn pipeline that takes the raw feature frame, missing values and strings included."""
+    """A scikit-learn pipeline that takes the raw feature frame, missing values and strings included.
+
+    ``max_iter``: boosting iterations, solver iterations, or the forest's trees; ``learning_rate`` and
+    ``max_depth`` shape the booster only (a forest's trees grow until their leaves hold 20 rows).
+    """
     categorical = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
     numeric = [c for c in X.columns if c not in categorical]
     if model_type == "hist_gradient_boosting":
-        encode = ColumnTransformer(
-            _branches(
-                ("categorical", make_pipeline(
-                    FunctionTransformer(np.asarray, kw_args={"dtype": object}, feature_names_out="one-to-one"),
-                    OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1),
-                ), categorical),
-                ("numeric", "passthrough", numeric),
-            ),
-            verbose_feature_names_out=False,
-        )
         is_categorical = [True] * len(categorical) + [False] * len(numeric)
         # Shallow trees, large leaves and early stopping: credit tables are small and noisy, and
         # a booster with scikit-learn's defaults memorises them (train AUC 1.0, test far below).
@@ -75,7 +71,12 @@ def build(
             max_iter=max_iter, learning_rate=learning_rate, max_depth=max_depth, max_leaf_nodes=None,
             min_samples_leaf=50, early_stopping=True, categorical_features=is_categorical, random_state=seed,
         )
-        return Pipeline([("encode", encode), ("model", model)])
+        return Pipeline([("encode", _ordinal(categorical, numeric)), ("model", model)])
+    if model_type == "random_forest":
+        # trees split on missing values themselves (scikit-learn >= 1.4); leaves of 20 rows keep the
+        # probabilities smooth enough to calibrate and to learn a threshold from
+        model = RandomForestClassifier(n_estimators=max_iter, min_samples_leaf=20, random_state=seed)
+        return Pipeline([("encode", _ordinal(categorical, numeric)), ("model", model)])
     if model_type == "logistic_regression":
         encode = ColumnTransformer(
             _branches(
@@ -86,6 +87,20 @@ def build(
         )
         return Pipeline([("encode", encode), ("model", LogisticRegression(max_iter=max_iter, random_state=seed))])
     raise ValueError(f"model_type must be one of {', '.join(MODEL_TYPES)}, got {model_type!r}")
+
+
+def _ordinal(categorical: list[str], numeric: list[str]) -> ColumnTransformer:
+    """Strings as integer codes (unknown and missing: -1), numbers as they are: for tree models."""
+    return ColumnTransformer(
+        _branches(
+            ("categorical", make_pipeline(
+                FunctionTransformer(np.asarray, kw_args={"dtype": object}, feature_names_out="one-to-one"),
+                OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1),
+            ), categorical),
+            ("numeric", "passthrough", numeric),
+        ),
+        verbose_feature_names_out=False,
+    )
 
 
 def _branches(*branches: tuple[str, Any, list[str]]) -> list[tuple[str, Any, list[str]]]:

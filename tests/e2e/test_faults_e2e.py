@@ -204,8 +204,9 @@ def test_a_second_signal_exits_at_once_and_leaves_what_verify_notes(project):
 @pytest.mark.slow
 def test_two_models_started_together_into_a_new_output_root_both_finish(project):
     keep_stages(project, "train", "infra")  # a model, logged: enough to register and promote it
-    for name in ("first", "second"):
-        params_for(project, name, "{synthetic: {n_rows: 600}}", extra="registry: {promotion: auto}\n")
+    for name, model_type in (("first", "random_forest"), ("second", "logistic_regression")):  # each kind, served
+        params_for(project, name, "{synthetic: {n_rows: 600}}",
+                   extra=f"registry: {{promotion: auto}}\nstages: {{train: {{model_type: {model_type}}}}}\n")
     runs = [start_signoff("run", f"params/{name}.yaml", cwd=project) for name in ("first", "second")]
     outputs = [process.communicate(timeout=600)[0] for process in runs]
     assert [process.returncode for process in runs] == [0, 0], outputs

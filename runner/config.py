@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
+import importlib.util
 import math
 import re
 from pathlib import Path
@@ -20,7 +21,8 @@ from runner.errors import SignoffError
 
 MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-MODEL_TYPES = ("hist_gradient_boosting", "logistic_regression", "random_forest")  # stages.train.model_type
+MODEL_TYPES = ("hist_gradient_boosting", "logistic_regression", "random_forest", "xgboost", "lightgbm")
+EXTRA_MODULES = {"xgboost": "xgboost", "lightgbm": "lightgbm"}  # model types of the boosters extra: their module
 
 DEFAULTS: dict[str, Any] = {
     "seed": 42,
@@ -192,6 +194,9 @@ def _check(params: dict[str, Any], path: Path) -> None:
     model_type = stages.get("train", {}).get("model_type", MODEL_TYPES[0])
     if model_type not in MODEL_TYPES:
         fail("stages.train.model_type", f"expected one of {', '.join(MODEL_TYPES)}, got {model_type!r}")
+    if model_type in EXTRA_MODULES and importlib.util.find_spec(EXTRA_MODULES[model_type]) is None:
+        fail("stages.train.model_type", f"{model_type} needs the boosters extra, which is not installed: "
+                                        "pip install -e '.[boosters]'")
     execution = params["execution"]
     if not isinstance(execution, dict):
         fail("execution", "expected a mapping with cell_timeout and stage_timeout (seconds)")

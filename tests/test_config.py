@@ -1,3 +1,4 @@
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,13 @@ def test_a_relative_path_given_with_p_is_relative_to_the_working_directory(tmp_p
     params = load_params(path, ["data.current_path=new.csv"])
     assert params["data"]["current_path"] == str(shell_dir / "new.csv")  # as a shell user expects
     assert params["data"]["path"] == str(params_dir / "train.csv")  # inside a params file: beside that file
+
+
+def test_a_booster_without_its_extra_is_refused_naming_the_extra(tmp_path, monkeypatch):
+    found = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "lightgbm" else found(name))
+    path = write(tmp_path / "p.yaml", "model: m\nstages: {train: {model_type: lightgbm}}\n")
+    with pytest.raises(SignoffError, match=r"stages.train.model_type: lightgbm needs the boosters extra, which is "
+                                           r"not installed: pip install -e '.\[boosters\]'") as caught:
+        load_params(path)
+    assert caught.value.exit_code == 2

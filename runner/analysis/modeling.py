@@ -36,6 +36,12 @@ TRUSTED_TYPES = (
     "numpy.dtype",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.tree._tree.Tree",  # a forest's fitted trees: scikit-learn's own node arrays, no code
+    # the boosters' scikit-learn wrappers and their boosters, restored from the libraries' own model formats
+    "collections.OrderedDict",
+    "lightgbm.basic.Booster",
+    "lightgbm.sklearn.LGBMClassifier",
+    "xgboost.core.Booster",
+    "xgboost.sklearn.XGBClassifier",
     "sklearn.utils.validation.check_array",
 )
 SPLITS = ("train", "valid", "test")
@@ -77,6 +83,9 @@ def build(
         # probabilities smooth enough to calibrate and to learn a threshold from
         model = RandomForestClassifier(n_estimators=max_iter, min_samples_leaf=20, random_state=seed)
         return Pipeline([("encode", _ordinal(categorical, numeric)), ("model", model)])
+    if model_type in ("xgboost", "lightgbm"):
+        return Pipeline([("encode", _ordinal(categorical, numeric)),
+                         ("model", _booster(model_type, seed, max_iter, learning_rate, max_depth))])
     if model_type == "logistic_regression":
         encode = ColumnTransformer(
             _branches(
@@ -87,6 +96,20 @@ def build(
         )
         return Pipeline([("encode", encode), ("model", LogisticRegression(max_iter=max_iter, random_state=seed))])
     raise ValueError(f"model_type must be one of {', '.join(MODEL_TYPES)}, got {model_type!r}")
+
+
+def _booster(model_type: str, seed: int, max_iter: int, learning_rate: float, max_depth: int) -> Any:
+    """XGBoost or LightGBM (the boosters extra) with the built-in booster's regularisation: shallow trees,
+    leaves of at least 50 rows.  Both take missing values as they are."""
+    if model_type == "xgboost":
+        from xgboost import XGBClassifier
+
+        return XGBClassifier(n_estimators=max_iter, learning_rate=learning_rate, max_depth=max_depth,
+                             min_child_weight=10, random_state=seed)
+    from lightgbm import LGBMClassifier
+
+    return LGBMClassifier(n_estimators=max_iter, learning_rate=learning_rate, max_depth=max_depth,
+                          min_child_samples=50, random_state=seed, verbose=-1)
 
 
 def _ordinal(categorical: list[str], numeric: list[str]) -> ColumnTransformer:

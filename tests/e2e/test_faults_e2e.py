@@ -80,7 +80,7 @@ def test_wide_numeric_data_with_awkward_column_names_runs_to_a_verdict_and_reach
     name = params_for(project, "wide", f"{{path: {tmp_path / 'wide.parquet'}, target: outcome, "
                                        "sensitive_features: [region]}",
                       "[{id: auc, metric: validate.roc_auc, min: 0.6, why: better than chance}]",
-                      "registry: {promotion: auto}\n")
+                      "registry: {promotion: auto}\nstages: {train: {model_type: random_forest}}\n")
     result = signoff("run", name, cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
     (run,) = run_folders(project, "wide")
@@ -204,7 +204,7 @@ def test_a_second_signal_exits_at_once_and_leaves_what_verify_notes(project):
 @pytest.mark.slow
 def test_two_models_started_together_into_a_new_output_root_both_finish(project):
     keep_stages(project, "train", "infra")  # a model, logged: enough to register and promote it
-    for name, model_type in (("first", "random_forest"), ("second", "logistic_regression")):  # each kind, served
+    for name, model_type in (("first", "xgboost"), ("second", "lightgbm")):  # the boosters extra's, logged and served
         params_for(project, name, "{synthetic: {n_rows: 600}}",
                    extra=f"registry: {{promotion: auto}}\nstages: {{train: {{model_type: {model_type}}}}}\n")
     runs = [start_signoff("run", f"params/{name}.yaml", cwd=project) for name in ("first", "second")]

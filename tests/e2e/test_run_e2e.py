@@ -95,7 +95,8 @@ def test_example_run_passes_then_a_stricter_policy_blocks(example):
     [
         (("data.synthetic.bias=4", "data.synthetic.leak=true"), ("train", "fairness", "explain"),
          {"disparate-impact-sex", "leakage"}, "BLOCKED"),
-        (("data.synthetic.drift=2",), ("train", "drift"), {"drift-share", "domain-shift"}, "WARN"),  # warning gates
+        (("data.synthetic.drift=2", "stages.train.model_type=logistic_regression"), ("train", "drift"),
+         {"drift-share", "domain-shift"}, "WARN"),  # warning gates; and a linear model through infra
     ],
     ids=["bias-and-leak", "drift"],
 )

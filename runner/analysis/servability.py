@@ -23,6 +23,7 @@ import pandas as pd
 
 from runner import mlflow_store, startup
 from runner.analysis import modeling, workspace
+from runner.errors import SignoffError
 
 CHECK_TIMEOUT = 300  # seconds the fresh process may take to load and score
 
@@ -82,6 +83,65 @@ def check_loadable(model_uri: str) -> dict[str, Any]:
     if done.returncode != 0:
         return {"loadable": 0, "error": (done.stderr.strip().splitlines() or ["(no message)"])[-1], "seconds": seconds}
     return {"loadable": 1, "error": "", "seconds": seconds, **json.loads(done.stdout.strip().splitlines()[-1])}
+
+
+def logged_model(model_uri: str, allow_pickle: bool, features: list[str], key: str, store: str) -> dict[str, Any]:
+    """What a model logged elsewhere is, read from its MLmodel file alone (nothing of it is loaded):
+    refuses, naming ``key``, a URI that does not resolve, a pickle unless ``allow_pickle``, skops types
+    Signoff does not trust, and inputs the data's feature columns do not provide."""
+    import mlflow
+    import yaml
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            described = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"{model_uri.rstrip('/')}/MLmodel",
+                                                                 dst_path=tmp)).read_text(encoding="utf-8")
+    except Exception as exc:
+        raise SignoffError(f"{key}: {model_uri} does not resolve in MLflow at {store} "
+                         f"({type(exc).__name__}: {str(exc).splitlines()[0]}); expected models:/NAME/VERSION, "
+                         "models:/NAME@ALIAS or runs:/RUN_ID/PATH of a logged model") from None
+    meta = yaml.safe_load(described)
+    sklearn = meta.get("flavors", {}).get("sklearn")
+    if sklearn is None:
+        flavors = ", ".join(meta.get("flavors", {})) or "none"
+        raise SignoffError(f"{key}: {model_uri} has no scikit-learn flavour (it has {flavors}); log the model "
+                         "with mlflow.sklearn.log_model (any scikit-learn-compatible estimator)")
+    serialization = sklearn.get("serialization_format", "cloudpickle")
+    if serialization != "skops" and not allow_pickle:
+        raise SignoffError(f"{key}: {model_uri} is stored as a pickle ({serialization}), and loading a pickle runs "
+                         "whatever code its author put in it; log it with serialization_format='skops', or set "
+                         "stages.train.allow_pickle: true if you trust whoever wrote it (the verdict will say so)")
+    untrusted = sorted(set(sklearn.get("skops_trusted_types") or []) - set(modeling.TRUSTED_TYPES))
+    if serialization == "skops" and untrusted:
+        raise SignoffError(f"{key}: {model_uri} asks skops to trust {', '.join(untrusted)}, which Signoff does not "
+                         "trust (add them to runner.analysis.modeling.TRUSTED_TYPES after review)")
+    inputs = [column["name"] for column in json.loads((meta.get("signature") or {}).get("inputs") or "[]")
+              if "name" in column]
+    if not inputs:
+        raise SignoffError(f"{key}: {model_uri} was logged without a signature naming its input columns; log it with "
+                         "signature=infer_signature(X, ...) so that Signoff can check it against the data")
+    lacking = [c for c in inputs if c not in features]
+    if lacking:
+        raise SignoffError(f"{key}: {model_uri} expects columns the data's features lack: {', '.join(lacking)} "
+                         f"(features: {', '.join(features)})")
+    return {"serialization": serialization, "features": inputs}
+
+
+def load_logged(model_uri: str, allow_pickle: bool, features: list[str]) -> tuple[Any, list[str]]:
+    """The scikit-learn model at ``model_uri`` and the feature columns it takes, after :func:`logged_model`'s
+    checks: a skops file is loaded trusting Signoff's own list, a pickle only with ``allow_pickle``."""
+    import mlflow
+
+    described = logged_model(model_uri, allow_pickle, features, "model_uri", tracking_uri())
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp))
+        if described["serialization"] == "skops":
+            (path,) = local.glob("*.skops")
+            return modeling.load_skops(path), described["features"]
+        os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "true"  # allow_pickle: the params file said so
+        import mlflow.sklearn
+
+        return mlflow.sklearn.load_model(str(local)), described["features"]
 
 
 def _serve_once(model_uri: str) -> dict[str, Any]:

@@ -192,6 +192,7 @@ def begin(prepared: tuple[dict, list[stages.Stage], dict], params_file: Path, la
     try:
         (folder.temp / "params.yaml").write_text(config.dump_params(redactor.value(params)), encoding="utf-8")
         *frames, data_warnings = datasets.prepared(params["data"], params["seed"], workspace.work(str(folder.temp)))
+        _check_logged_model(stage_params.get("train", {}), params, frames[0], params_file, layout.output_root)
     except BaseException:
         shutil.rmtree(folder.temp, ignore_errors=True)  # bad input: nothing ran, nothing to archive
         raise
@@ -207,6 +208,28 @@ def begin(prepared: tuple[dict, list[stages.Stage], dict], params_file: Path, la
                       data_warnings)
     started.save()
     return started
+
+
+def _check_logged_model(train: dict[str, Any], params: dict[str, Any], reference: Any, params_file: Path,
+                        output_root: Path) -> None:
+    """A model to judge rather than fit (``stages.train.model_uri``) must resolve, load without running its
+    author's code (unless ``allow_pickle``) and take columns the data has: found now, not by the train stage."""
+    if not train.get("model_uri"):
+        return
+    from runner.analysis import servability  # scikit-learn and skops: seconds a run without model_uri never pays
+
+    uri = mlflow_registry.tracking_uri(params["registry"], output_root)
+    mlflow_store.connect(uri)
+    servability.logged_model(train["model_uri"], bool(train.get("allow_pickle")),
+                             datasets.features(reference, params["data"]), f"{params_file}: stages.train.model_uri",
+                             redact.redact_uri(uri))
+
+
+def _pickle_warning(train: dict[str, Any]) -> list[str]:
+    if train.get("model_uri") and train.get("allow_pickle"):
+        return [f"stages.train.allow_pickle: {train['model_uri']} was loaded from a pickle, which runs whatever code "
+                "its author put in it; only its author's word says what it does"]
+    return []
 
 
 def conclude(started: Started, results: list[StageResult], tracking: mlflow_registry.Tracking | None,
@@ -225,7 +248,8 @@ def conclude(started: Started, results: list[StageResult], tracking: mlflow_regi
     declared = [*evidence.RUN_FACTS, *(name for stage in started.stages for name in stage.declared())]
     verdict = _decide(started.about, params, results, facts, previous, layout.templates / "checklist.yaml",
                       champion["evidence"] if champion else None,
-                      [*started.data_warnings, *evidence.undeclared(facts, declared)],
+                      [*started.data_warnings, *evidence.undeclared(facts, declared),
+                       *_pickle_warning(started.stage_params.get("train", {}))],
                       tracking_uri=redact.redact_uri(started.uri),
                       mlflow_run_id=tracking.mlflow_run if tracking else None,
                       champion={k: v for k, v in champion.items() if k not in ("evidence", "model_dir")}

@@ -1,0 +1,60 @@
+"""A model trained elsewhere (`stages.train.model_uri`): judged by a real run from a real MLflow store,
+refused before any notebook when it would run its author's code."""
+
+import pytest
+from conftest import keep_stages, read_json, run_folders, signoff
+
+from runner import config, mlflow_store
+from runner.analysis import datasets, metrics, modeling, servability
+
+pytestmark = pytest.mark.slow
+
+def logged_elsewhere(project, name, serialization):
+    """What another team's pipeline did: a forest on two columns, registered in the project's store."""
+    import mlflow
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    frame, _ = datasets.synthetic_credit(2000, seed=7)
+    X, y = frame[["income", "debt_ratio"]], frame["default"]
+    model = modeling.build("random_forest", X, 0, 50, 0.1).fit(X, y)
+    mlflow_store.connect(mlflow_store.embedded_uri(project / "outputs"))
+    with mlflow.start_run():
+        mlflow.sklearn.log_model(
+            model, name="model", registered_model_name=name, serialization_format=serialization,
+            signature=infer_signature(servability.serving_frame(X), model.predict_proba(X.head())),
+            **({"skops_trusted_types": modeling.trusted_types_needed(model)} if serialization == "skops" else {}),
+        )
+    return f"models:/{name}/1", model
+
+
+def test_a_model_logged_elsewhere_is_judged_and_a_pickle_only_when_allowed(project):
+    keep_stages(project, "train", "validate", "infra", rows=3000)
+    uri, model = logged_elsewhere(project, "scorecard", "skops")
+    result = signoff("run", "params/credit.yaml", "-p", f"stages.train.model_uri={uri}", cwd=project)
+    assert result.returncode in (0, 1), result.stdout + result.stderr  # judged: a verdict, whatever it is
+    (run,) = run_folders(project)
+    evidence = read_json(run / "evidence.json")
+    assert evidence["train.model_uri"] == uri and evidence["train.training_seconds"] == 0
+    assert evidence["train.features"] == ["income", "debt_ratio"] and evidence["infra.loadable"] == 1
+    assert evidence["train.model_type"] == "RandomForestClassifier"
+    reference, _ = datasets.load(config.load_params(project / "params" / "credit.yaml")["data"], 42, project / "x")
+    test = modeling.split(reference["default"], 0.2, 0.2, 42) == "test"
+    rows = reference[test.to_numpy()]  # the run's test split, recomputed here: the score is the model's own
+    assert evidence["validate.roc_auc"] == pytest.approx(
+        metrics.roc_auc(rows["default"].to_numpy(), model.predict_proba(rows[["income", "debt_ratio"]])[:, 1]))
+
+    pickled, _ = logged_elsewhere(project, "legacy", "cloudpickle")
+    refused = signoff("run", "params/credit.yaml", "-p", f"stages.train.model_uri={pickled}", cwd=project)
+    assert refused.returncode == 2 and "stages.train.model_uri" in refused.stderr
+    assert "is stored as a pickle (cloudpickle)" in refused.stderr and "allow_pickle: true" in refused.stderr
+    assert len(run_folders(project)) == 1  # refused before anything ran
+    missing = signoff("run", "params/credit.yaml", "-p", "stages.train.model_uri=models:/nosuch/3", cwd=project)
+    assert missing.returncode == 2 and "models:/nosuch/3 does not resolve in MLflow" in missing.stderr
+
+    allowed = signoff("run", "params/credit.yaml", "-p", f"stages.train.model_uri={pickled}",
+                      "-p", "stages.train.allow_pickle=true", cwd=project)
+    assert allowed.returncode in (0, 1), allowed.stdout + allowed.stderr
+    verdict = read_json(run_folders(project)[-1] / "verdict.json")
+    assert any("allow_pickle" in w and pickled in w for w in verdict["warnings"])
+    assert read_json(run_folders(project)[-1] / "evidence.json")["train.allow_pickle"] is True

@@ -98,32 +98,32 @@ def logged_model(model_uri: str, allow_pickle: bool, features: list[str], key: s
                                                                  dst_path=tmp)).read_text(encoding="utf-8")
     except Exception as exc:
         raise SignoffError(f"{key}: {model_uri} does not resolve in MLflow at {store} "
-                         f"({type(exc).__name__}: {str(exc).splitlines()[0]}); expected models:/NAME/VERSION, "
-                         "models:/NAME@ALIAS or runs:/RUN_ID/PATH of a logged model") from None
+                           f"({type(exc).__name__}: {str(exc).splitlines()[0]}); expected models:/NAME/VERSION, "
+                           "models:/NAME@ALIAS or runs:/RUN_ID/PATH of a logged model") from None
     meta = yaml.safe_load(described)
     sklearn = meta.get("flavors", {}).get("sklearn")
     if sklearn is None:
         flavors = ", ".join(meta.get("flavors", {})) or "none"
         raise SignoffError(f"{key}: {model_uri} has no scikit-learn flavour (it has {flavors}); log the model "
-                         "with mlflow.sklearn.log_model (any scikit-learn-compatible estimator)")
+                           "with mlflow.sklearn.log_model (any scikit-learn-compatible estimator)")
     serialization = sklearn.get("serialization_format", "cloudpickle")
     if serialization != "skops" and not allow_pickle:
         raise SignoffError(f"{key}: {model_uri} is stored as a pickle ({serialization}), and loading a pickle runs "
-                         "whatever code its author put in it; log it with serialization_format='skops', or set "
-                         "stages.train.allow_pickle: true if you trust whoever wrote it (the verdict will say so)")
+                           "whatever code its author put in it; log it with serialization_format='skops', or set "
+                           "stages.train.allow_pickle: true if you trust whoever wrote it (the verdict will say so)")
     untrusted = sorted(set(sklearn.get("skops_trusted_types") or []) - set(modeling.TRUSTED_TYPES))
     if serialization == "skops" and untrusted:
         raise SignoffError(f"{key}: {model_uri} asks skops to trust {', '.join(untrusted)}, which Signoff does not "
-                         "trust (add them to runner.analysis.modeling.TRUSTED_TYPES after review)")
+                           "trust (add them to runner.analysis.modeling.TRUSTED_TYPES after review)")
     inputs = [column["name"] for column in json.loads((meta.get("signature") or {}).get("inputs") or "[]")
               if "name" in column]
     if not inputs:
         raise SignoffError(f"{key}: {model_uri} was logged without a signature naming its input columns; log it with "
-                         "signature=infer_signature(X, ...) so that Signoff can check it against the data")
+                           "signature=infer_signature(X, ...) so that Signoff can check it against the data")
     lacking = [c for c in inputs if c not in features]
     if lacking:
         raise SignoffError(f"{key}: {model_uri} expects columns the data's features lack: {', '.join(lacking)} "
-                         f"(features: {', '.join(features)})")
+                           f"(features: {', '.join(features)})")
     return {"serialization": serialization, "features": inputs}
 
 

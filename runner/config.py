@@ -21,7 +21,9 @@ from runner.errors import SignoffError
 
 MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-MODEL_TYPES = ("hist_gradient_boosting", "logistic_regression", "random_forest", "xgboost", "lightgbm")
+MODEL_TYPES = ("hist_gradient_boosting", "linear", "logistic_regression", "random_forest", "xgboost", "lightgbm")
+CLASSIFICATION_ONLY = {"logistic_regression": "linear"}  # a model type a regression cannot use: what to use instead
+TASKS = ("auto", "binary", "multiclass", "regression")  # data.task (runner.analysis.tasks infers "auto")
 EXTRA_MODULES = {"xgboost": "xgboost", "lightgbm": "lightgbm"}  # model types of the boosters extra: their module
 
 DEFAULTS: dict[str, Any] = {
@@ -30,9 +32,10 @@ DEFAULTS: dict[str, Any] = {
         "path": None,
         "current_path": None,
         "target": "default",
+        "task": "auto",
         "positive_label": None,
         "sensitive_features": ["sex", "age_band"],
-        "synthetic": {"n_rows": 10000, "drift": 0.0, "bias": 0.0, "leak": False},
+        "synthetic": {"n_rows": 10000, "drift": 0.0, "bias": 0.0, "leak": False, "task": "binary"},
     },
     "stages": {},
     "gates": [],
@@ -176,7 +179,7 @@ def _check(params: dict[str, Any], path: Path) -> None:
         fail("data.sensitive_features", f"expected a list of column names, got {features!r}")
     synthetic = data["synthetic"]
     if not isinstance(synthetic, dict):
-        fail("data.synthetic", "expected a mapping with n_rows, drift, bias, leak")
+        fail("data.synthetic", "expected a mapping with n_rows, drift, bias, leak, task")
     _check_keys(synthetic, SYNTHETIC_KEYS, "data.synthetic", path)
     if not _is_int(synthetic["n_rows"]) or synthetic["n_rows"] < 100:
         fail("data.synthetic.n_rows", f"expected an integer >= 100, got {synthetic['n_rows']!r}")
@@ -185,6 +188,10 @@ def _check(params: dict[str, Any], path: Path) -> None:
             fail(f"data.synthetic.{knob}", f"expected a number, got {synthetic[knob]!r}")
     if not isinstance(synthetic["leak"], bool):
         fail("data.synthetic.leak", f"expected true or false, got {synthetic['leak']!r}")
+    if data["task"] not in TASKS:
+        fail("data.task", f"expected one of {', '.join(TASKS)}, got {data['task']!r}")
+    if synthetic["task"] not in TASKS[1:]:
+        fail("data.synthetic.task", f"expected one of {', '.join(TASKS[1:])}, got {synthetic['task']!r}")
     stages = params["stages"]
     if not isinstance(stages, dict):
         fail("stages", "expected a mapping of stage name to that notebook's parameters")

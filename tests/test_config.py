@@ -37,7 +37,7 @@ gates: [{id: c, metric: validate.brier, max: 0.3}]
 """)
     params = load_params(child)
     assert params["model"] == "child"
-    assert params["data"]["synthetic"] == {"n_rows": 1200, "drift": 0.5, "bias": 0.0, "leak": False}
+    assert params["data"]["synthetic"] == {"n_rows": 1200, "drift": 0.5, "bias": 0.0, "leak": False, "task": "binary"}
     assert params["stages"]["train"] == {"max_iter": 20, "learning_rate": 0.2}
     assert [g["id"] for g in params["gates"]] == ["c"]
     # relative to the file that named it, not to the child or the working directory
@@ -93,7 +93,7 @@ def test_overrides_are_yaml_scalars_on_dotted_keys(tmp_path):
         ("model: m\nregistry: {promotion: sometimes}\n", [], "registry.promotion: expected auto or manual"),
         ("model: m\nregistry: {uri: x}\n", [], "registry.uri: unknown key"),
         ("model: m\n", ["stages.train.model_type=xgboostt"],
-         "stages.train.model_type: expected one of hist_gradient_boosting, logistic_regression, random_forest"),
+         "stages.train.model_type: expected one of hist_gradient_boosting, linear, logistic_regression, random_forest"),
         ("model: m\n", ["stages.train"], "expected KEY=VALUE"),
         ("model: m\n", ["model.name=x"], "holds str, not a mapping"),
         ("model: m\nexecution: {stage_timeout: 0}\n", [], "execution.stage_timeout: expected a number of seconds"),

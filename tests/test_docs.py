@@ -7,7 +7,7 @@ from conftest import ROOT
 from runner.judge import evidence
 from runner.run import stages
 
-SUFFIXES = ("_ci_low", "_ci_high")
+SUFFIXES = ("_ci_low", "_ci_high", "_lift")
 
 
 def evidence_section() -> str:

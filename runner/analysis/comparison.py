@@ -15,27 +15,52 @@ from scipy.stats import spearmanr
 
 from runner.analysis import metrics
 
+COMPARED = {"binary": ("roc_auc", "pr_auc"), "multiclass": ("accuracy", "roc_auc_ovr"), "regression": ("mae", "r2")}
 
-def prediction_difference(p_new: np.ndarray, p_old: np.ndarray, t_new: float, t_old: float) -> dict[str, float]:
-    """How differently the two models decide on the same rows, each at its own threshold."""
+
+def versus(task: str, y: np.ndarray, new: np.ndarray, old: np.ndarray, thresholds: tuple[float, float] | None,
+           n_classes: int, n_boot: int, seed: int) -> dict[str, float]:
+    """The candidate against the champion on the same rows: how differently they predict, and the paired
+    difference of the task's compared metrics (positive: the candidate scores higher)."""
+    found = prediction_difference(task, new, old, thresholds)
+    statistics = metrics.statistics(task, y, n_classes)
+    for name in COMPARED[task]:
+        delta, low, high = paired_delta(y, new, old, statistics[name], n_boot, seed,
+                                        n_classes if task != "regression" else 0)
+        found |= {f"{name}_delta_vs_champion": delta, f"{name}_delta_vs_champion_ci_low": low,
+                  f"{name}_delta_vs_champion_ci_high": high}
+    return found
+
+
+def prediction_difference(task: str, new: np.ndarray, old: np.ndarray,
+                          thresholds: tuple[float, float] | None = None) -> dict[str, float]:
+    """How differently the two models predict the same rows: binary models each decide at their own
+    threshold; multiclass ones are compared by their top class and their probabilities' total variation."""
+    if task == "regression":
+        return {"champion_mean_abs_pred_diff": float(np.mean(np.abs(new - old))),
+                "champion_rank_correlation": float(spearmanr(new, old).statistic)}
+    if task == "multiclass":
+        return {"champion_disagreement": float(np.mean(new.argmax(axis=1) != old.argmax(axis=1))),
+                "champion_mean_abs_prob_diff": float(np.mean(np.abs(new - old).sum(axis=1) / 2))}
+    t_new, t_old = thresholds
     return {
-        "champion_disagreement": float(np.mean((p_new >= t_new) != (p_old >= t_old))),
-        "champion_mean_abs_prob_diff": float(np.mean(np.abs(p_new - p_old))),
-        "champion_rank_correlation": float(spearmanr(p_new, p_old).statistic),
+        "champion_disagreement": float(np.mean((new >= t_new) != (old >= t_old))),
+        "champion_mean_abs_prob_diff": float(np.mean(np.abs(new - old))),
+        "champion_rank_correlation": float(spearmanr(new, old).statistic),
     }
 
 
 def paired_delta(
     y: np.ndarray, p_new: np.ndarray, p_old: np.ndarray,
-    metric: Callable[[np.ndarray, np.ndarray], float], n_boot: int, seed: int,
+    metric: Callable[[np.ndarray, np.ndarray], float], n_boot: int, seed: int, n_classes: int = 2,
 ) -> tuple[float, float, float]:
     """``metric(new) - metric(old)`` and its 95% interval, the rows resampled once for both models."""
-    both = np.column_stack([p_new, p_old])
+    both = np.stack([p_new, p_old], axis=1)
 
     def delta(y_rows: np.ndarray, p_rows: np.ndarray) -> float:
         return metric(y_rows, p_rows[:, 0]) - metric(y_rows, p_rows[:, 1])
 
-    low, high = metrics.bootstrap_ci(y, both, delta, n_boot, seed)
+    low, high = metrics.bootstrap_ci(y, both, delta, n_boot, seed, n_classes=n_classes)
     return delta(y, both), low, high
 
 

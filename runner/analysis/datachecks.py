@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from runner.analysis import tasks
 from runner.errors import SignoffError
 
 MIN_CLASS_ROWS = 10  # the smaller class must fill the train, validation and test splits
@@ -22,18 +23,11 @@ IDENTIFIER_SHARE = 0.95  # a string column with at least this share of distinct 
 IDENTIFIER_MIN_ROWS = 50  # below this, a column of distinct strings proves nothing
 
 
-def training(frame: pd.DataFrame, path: Path | str, data: dict[str, Any]) -> dict[str, str]:
+def training(frame: pd.DataFrame, path: Path | str, data: dict[str, Any], task: str) -> dict[str, str]:
     """The feature columns to drop from the training frame, each with a warning saying why."""
-    rows(frame, path)
     target = data["target"]
-    classes = frame[target].value_counts()
-    if len(classes) < 2:
-        raise SignoffError(f"{path}: target column {target!r} holds a single class ({classes.index.tolist()[0]!r}) "
-                           f"in all {len(frame):,} rows; a classifier needs examples of both outcomes")
-    if classes.min() < MIN_CLASS_ROWS:
-        raise SignoffError(f"{path}: target column {target!r} has only {classes.min()} rows of class "
-                           f"{classes.index.tolist()[-1]!r}; at least {MIN_CLASS_ROWS} are needed to fill the train, "
-                           "validation and test splits")
+    if task != "regression":
+        _classes(frame[target], path, target)
     for column in data["sensitive_features"]:
         if frame[column].isna().all():
             raise SignoffError(f"{path}: sensitive feature {column!r} is missing in every row; "
@@ -48,6 +42,14 @@ def training(frame: pd.DataFrame, path: Path | str, data: dict[str, Any]) -> dic
         raise SignoffError(f"{path}: no feature column left to learn from (every column but the target and the "
                            f"sensitive features was dropped or absent): {'; '.join(dropped.values()) or 'none'}")
     return dropped
+
+
+def _classes(target: pd.Series, path: Path | str, name: str) -> None:
+    classes = target.value_counts()
+    if classes.min() < MIN_CLASS_ROWS:
+        raise SignoffError(f"{path}: target column {name!r} has only {classes.min()} rows of class "
+                           f"{tasks.plain(classes.idxmin())!r}; at least {MIN_CLASS_ROWS} per class are needed to fill "
+                           "the train, validation and test splits")
 
 
 def lacking_features(frame: pd.DataFrame, reference: pd.DataFrame, data: dict[str, Any]) -> list[str]:

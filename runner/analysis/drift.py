@@ -52,7 +52,12 @@ def column_drift(reference: pd.DataFrame, current: pd.DataFrame, html: Path | No
 
 
 def prediction_ks(reference_scores: np.ndarray, current_scores: np.ndarray) -> float:
-    """Two-sample K-S statistic between the model's score distributions (0 = identical)."""
+    """Two-sample K-S statistic between the model's score distributions (0 = identical): scores of a
+    binary classifier, predicted values of a regressor, and for a multiclass model the largest over
+    its classes' probabilities."""
+    if reference_scores.ndim == 2:
+        return max(prediction_ks(reference_scores[:, k], current_scores[:, k])
+                   for k in range(reference_scores.shape[1]))
     return float(ks_2samp(reference_scores, current_scores).statistic)
 
 

@@ -14,23 +14,26 @@ import numpy as np
 import pandas as pd
 import shap
 from sklearn.inspection import permutation_importance
-from sklearn.metrics import roc_auc_score
+from sklearn.isotonic import IsotonicRegression
+from sklearn.metrics import r2_score, roc_auc_score
 from sklearn.pipeline import Pipeline
 
 
-def shap_explanation(model: Pipeline, background: pd.DataFrame, rows: pd.DataFrame) -> shap.Explanation:
-    """SHAP values of ``rows`` for the positive class, one column per raw feature, in the model's raw
-    output: log-odds for a booster or a linear model, probability for a forest."""
+def shap_explanation(model: Pipeline, background: pd.DataFrame, rows: pd.DataFrame,
+                     task: str = "binary") -> shap.Explanation:
+    """SHAP values of ``rows``, one column per raw feature, in the model's raw output: log-odds for a
+    booster or a linear classifier, probability for a forest, the predicted value for a regressor.
+    A binary model's values are the positive class's; a multiclass model's have a last axis per class."""
     encode, estimator = model[:-1], model[-1]
     if hasattr(estimator, "coef_"):
         explainer = shap.LinearExplainer(estimator, encode.transform(background))
     else:
         explainer = shap.TreeExplainer(estimator)
     encoded = explainer(encode.transform(rows))
-    if encoded.values.ndim == 3:  # one slice per class (a forest): the positive class's
+    if encoded.values.ndim == 3 and task == "binary":  # one slice per class (a forest): the positive class's
         encoded = encoded[..., 1]
     owners = _owners(list(encode.get_feature_names_out()), list(rows.columns))
-    values = np.zeros((len(rows), rows.shape[1]))
+    values = np.zeros((len(rows), rows.shape[1], *encoded.values.shape[2:]))
     for column, owner in enumerate(owners):
         values[:, owner] += encoded.values[:, column]
     return shap.Explanation(
@@ -39,6 +42,22 @@ def shap_explanation(model: Pipeline, background: pd.DataFrame, rows: pd.DataFra
         data=_numeric_view(rows),
         feature_names=list(rows.columns),
     )
+
+
+def of_class(explanation: shap.Explanation, classes: np.ndarray) -> shap.Explanation:
+    """A multiclass explanation cut to one class per row (e.g. the one the model predicted), the
+    two-dimensional form SHAP's plots draw; other explanations as they are."""
+    if explanation.values.ndim == 2:
+        return explanation
+    picked = np.arange(len(classes))
+    return shap.Explanation(values=explanation.values[picked, :, classes],
+                            base_values=np.asarray(explanation.base_values)[picked, classes],
+                            data=explanation.data, feature_names=explanation.feature_names)
+
+
+def class_importance(explanation: shap.Explanation, classes: list[str]) -> pd.DataFrame:
+    """Mean |SHAP| per feature and class (multiclass); its row sums are :func:`global_importance`."""
+    return pd.DataFrame(np.abs(explanation.values).mean(axis=0), index=explanation.feature_names, columns=classes)
 
 
 def _owners(encoded_names: list[str], raw: list[str]) -> list[int]:
@@ -63,40 +82,90 @@ def _numeric_view(rows: pd.DataFrame) -> np.ndarray:
 
 
 def global_importance(explanation: shap.Explanation) -> pd.Series:
-    """Mean |SHAP| per feature, largest first."""
+    """Mean |SHAP| per feature (summed over classes for a multiclass model), largest first."""
     importance = np.abs(explanation.values).mean(axis=0)
+    if importance.ndim == 2:
+        importance = importance.sum(axis=1)
     return pd.Series(importance, index=explanation.feature_names, name="mean_abs_shap").sort_values(ascending=False)
 
 
-def confidently_wrong(y: np.ndarray, proba: np.ndarray, k: int = 5) -> np.ndarray:
-    """Positions of the k predictions furthest from the truth (a default scored safe, or the reverse)."""
-    return np.argsort(-np.abs(y - proba))[:k]
+def confidently_wrong(y: np.ndarray, pred: np.ndarray, k: int = 5) -> np.ndarray:
+    """Positions of the k predictions furthest from the truth: a default scored safe or the reverse, the
+    lowest probability given to the true class, or the largest residuals."""
+    miss = 1 - pred[np.arange(len(y)), y] if pred.ndim == 2 else np.abs(y - pred)
+    return np.argsort(-miss)[:k]
 
 
-def permutation(model: Pipeline, X: pd.DataFrame, y: np.ndarray, seed: int, repeats: int = 5) -> pd.DataFrame:
-    """Drop in test ROC AUC when one feature's values are shuffled."""
-    result = permutation_importance(model, X, y, scoring="roc_auc", n_repeats=repeats, random_state=seed)
+SCORING = {"binary": "roc_auc", "multiclass": "roc_auc_ovr", "regression": "r2"}  # permutation importance
+
+
+def permutation(model: Pipeline, X: pd.DataFrame, y: np.ndarray, seed: int, repeats: int = 5,
+                task: str = "binary") -> pd.DataFrame:
+    """Drop in the test score (ROC AUC, macro one-vs-rest ROC AUC, or R²) when one feature's values are shuffled."""
+    result = permutation_importance(model, X, y, scoring=SCORING[task], n_repeats=repeats, random_state=seed)
     return pd.DataFrame(
-        {"mean_auc_drop": result.importances_mean, "std": result.importances_std}, index=X.columns
-    ).sort_values("mean_auc_drop", ascending=False)
+        {"mean_score_drop": result.importances_mean, "std": result.importances_std}, index=X.columns
+    ).sort_values("mean_score_drop", ascending=False)
 
 
-def single_feature_auc(
-    X_train: pd.DataFrame, y_train: np.ndarray, X_test: pd.DataFrame, y_test: np.ndarray
-) -> pd.Series:
-    """How well each feature alone separates the classes on the test split (0.5 = not at all).
+def single_feature_scores(X_train: pd.DataFrame, y_train: np.ndarray, X_test: pd.DataFrame, y_test: np.ndarray,
+                          task: str = "binary", n_classes: int = 2) -> pd.Series:
+    """How well each feature alone predicts the target on the test split: ROC AUC (0.5 = not at all) for
+    a classifier, R² (0 = not at all) for a regression.
 
-    Categories are scored by their default rate on the training split; the AUC
-    is folded to >= 0.5 since a feature that predicts the target inversely
-    leaks just as much.
+    Binary: numbers as they are, categories scored by their training default rate, the AUC folded to
+    >= 0.5 (a feature that predicts the target inversely leaks just as much).  Multiclass: each feature
+    cut into at most 20 bins (categories as they are), each bin predicting its training class shares,
+    scored by macro one-vs-rest AUC.  Regression: a monotone (isotonic) fit of the target on a number,
+    the category means for a string, scored by R².
     """
     scores = {}
     for column in X_test.columns:
-        if pd.api.types.is_numeric_dtype(X_test[column]):
-            values = X_test[column].fillna(X_train[column].median())
+        if task == "binary":
+            scores[column] = _binary_single(X_train[column], y_train, X_test[column], y_test)
+            continue
+        if task == "regression":
+            scores[column] = float(r2_score(y_test, _one_feature_regression(X_train[column], y_train, X_test[column])))
         else:
-            rates = pd.Series(y_train, index=X_train.index).groupby(X_train[column]).mean()
-            values = X_test[column].map(rates).fillna(y_train.mean())
-        auc = roc_auc_score(y_test, values.to_numpy(dtype=float))
-        scores[column] = max(auc, 1 - auc)
-    return pd.Series(scores, name="single_feature_auc").sort_values(ascending=False)
+            train_bins, test_bins = _bins(X_train[column], X_test[column])
+            shares = pd.crosstab(train_bins.to_numpy(), y_train, normalize="index").reindex(
+                columns=range(n_classes), fill_value=0.0)
+            prior = np.bincount(y_train, minlength=n_classes) / len(y_train)
+            predicted = shares.reindex(test_bins.to_numpy()).fillna(pd.Series(prior, index=range(n_classes)))
+            scores[column] = float(roc_auc_score(y_test, predicted.to_numpy(), multi_class="ovr",
+                                                 labels=list(range(n_classes))))
+    name = "single_feature_r2" if task == "regression" else "single_feature_auc"
+    return pd.Series(scores, name=name).sort_values(ascending=False)
+
+
+def _binary_single(train: pd.Series, y_train: np.ndarray, test: pd.Series, y_test: np.ndarray) -> float:
+    if pd.api.types.is_numeric_dtype(test):
+        values = test.fillna(train.median())
+    else:
+        rates = pd.Series(y_train, index=train.index).groupby(train).mean()
+        values = test.map(rates).fillna(y_train.mean())
+    auc = roc_auc_score(y_test, values.to_numpy(dtype=float))
+    return max(auc, 1 - auc)
+
+
+def _one_feature_regression(train: pd.Series, y_train: np.ndarray, test: pd.Series) -> np.ndarray:
+    """The target predicted from one feature: a monotone fit for numbers (a leaked copy of the target, however
+    skewed, is fitted almost exactly), the training mean per category otherwise."""
+    if pd.api.types.is_numeric_dtype(train):
+        fill = train.median() if train.notna().any() else 0.0
+        fitted = IsotonicRegression(increasing="auto", out_of_bounds="clip")
+        fitted.fit(train.fillna(fill).to_numpy(dtype=float), y_train)
+        return fitted.predict(test.fillna(fill).to_numpy(dtype=float))
+    means = pd.Series(y_train, index=train.index).groupby(train.astype(str)).mean()
+    return test.astype(str).map(means).fillna(float(np.mean(y_train))).to_numpy(dtype=float)
+
+
+def _bins(train: pd.Series, test: pd.Series, n_bins: int = 20) -> tuple[pd.Series, pd.Series]:
+    """A feature as bin labels: quantile bins of the training values for numbers, categories as they are;
+    missing values are a bin of their own."""
+    if pd.api.types.is_numeric_dtype(train) and train.nunique() > n_bins:
+        edges = np.unique(np.nanquantile(train.to_numpy(dtype=float), np.linspace(0, 1, n_bins + 1)))
+        edges[0], edges[-1] = -np.inf, np.inf
+        cut = [pd.cut(side, edges, labels=False).astype("float64").fillna(-1) for side in (train, test)]
+        return cut[0].astype(str), cut[1].astype(str)
+    return train.astype(str), test.astype(str)

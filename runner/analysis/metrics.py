@@ -1,30 +1,30 @@
-"""Held-out metrics and the decision threshold, as plain floats ready to be glued as evidence."""
+"""Held-out metrics of every task, their bootstrap intervals, and the binary decision threshold, as plain
+floats ready to be glued as evidence."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import (
+    accuracy_score,
     average_precision_score,
+    balanced_accuracy_score,
     brier_score_loss,
     f1_score,
     log_loss,
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    mean_squared_error,
+    median_absolute_error,
     precision_recall_curve,
+    precision_recall_fscore_support,
     precision_score,
+    r2_score,
     recall_score,
     roc_auc_score,
 )
-
-
-def scores(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
-    """Threshold-free metrics of predicted probabilities of the positive class."""
-    return {
-        "roc_auc": roc_auc(y, proba),
-        "pr_auc": pr_auc(y, proba),
-        "log_loss": float(log_loss(y, proba, labels=[0, 1])),
-        "brier": float(brier_score_loss(y, proba)),
-    }
 
 
 def threshold_for_recall(y: np.ndarray, proba: np.ndarray, min_recall: float) -> float:
@@ -66,20 +66,134 @@ def bootstrap_ci(
     n_boot: int,
     seed: int,
     level: float = 0.95,
+    n_classes: int = 2,
 ) -> tuple[float, float]:
-    """Percentile interval of a metric over resamples of the rows, so a gate can use the lower bound.
+    """Percentile interval of a metric over resamples of the rows, so a gate can use the lower bound."""
+    return bootstrap_intervals(y, proba, {"value": statistic}, n_boot, seed, level, n_classes)["value"]
 
-    Resamples that hold a single class (where ROC AUC is undefined) are drawn again.
+
+def bootstrap_intervals(
+    y: np.ndarray,
+    pred: np.ndarray,
+    statistics: dict[str, Callable[[np.ndarray, np.ndarray], float]],
+    n_boot: int,
+    seed: int,
+    level: float = 0.95,
+    n_classes: int = 0,
+) -> dict[str, tuple[float, float]]:
+    """Percentile intervals of several metrics, all computed on the same resamples of the rows.
+
+    With ``n_classes``, a resample that lacks a class (where ROC AUC is undefined) is drawn again;
+    a class too rare to appear in most resamples is an error, not an endless loop.
     """
     rng = np.random.default_rng(seed)
-    values: list[float] = []
-    while len(values) < n_boot:
+    values: dict[str, list[float]] = {name: [] for name in statistics}
+    drawn = 0
+    while len(next(iter(values.values()))) < n_boot:
+        drawn += 1
+        if drawn > 20 * n_boot:
+            raise ValueError(f"a class is too rare in these {len(y):,} rows to bootstrap: fewer than one resample "
+                             "in 20 holds every class")
         rows = rng.integers(0, len(y), len(y))
-        if y[rows].min() != y[rows].max():
-            values.append(statistic(y[rows], proba[rows]))
+        if n_classes and np.unique(y[rows]).size < n_classes:
+            continue
+        for name, statistic in statistics.items():
+            values[name].append(statistic(y[rows], pred[rows]))
     tail = (1 - level) / 2 * 100
-    low, high = np.percentile(values, [tail, 100 - tail])
-    return float(low), float(high)
+    return {name: tuple(float(v) for v in np.percentile(found, [tail, 100 - tail])) for name, found in values.items()}
+
+
+# The headline metrics of each task, each with a bootstrap interval; for these, lower is better
+HEADLINE = {
+    "binary": ("roc_auc", "pr_auc"),
+    "multiclass": ("accuracy", "balanced_accuracy", "f1_macro", "f1_weighted", "log_loss", "roc_auc_ovr"),
+    "regression": ("mae", "rmse", "r2", "median_ae", "mape"),
+}
+LOWER_IS_BETTER = {"log_loss", "brier", "mae", "rmse", "median_ae", "mape"}
+GAP_METRIC = {"binary": "roc_auc", "multiclass": "roc_auc_ovr", "regression": "r2"}  # train-test gap on this
+
+
+def statistics(task: str, y: np.ndarray, n_classes: int) -> dict[str, Callable[[np.ndarray, np.ndarray], float]]:
+    """The task's metrics as functions of (labels, predictions): binary takes P(positive), multiclass the
+    probability matrix, regression predicted values.  MAPE only when no target is 0 (it divides by it)."""
+    if task == "binary":
+        return {"roc_auc": roc_auc, "pr_auc": pr_auc,
+                "log_loss": lambda t, p: float(log_loss(t, p, labels=[0, 1])),
+                "brier": lambda t, p: float(brier_score_loss(t, p))}
+    if task == "multiclass":
+        labels = list(range(n_classes))
+        return {
+            "accuracy": lambda t, p: float(accuracy_score(t, p.argmax(axis=1))),
+            "balanced_accuracy": lambda t, p: float(balanced_accuracy_score(t, p.argmax(axis=1))),
+            "f1_macro": lambda t, p: float(f1_score(t, p.argmax(axis=1), average="macro", labels=labels,
+                                                    zero_division=0)),
+            "f1_weighted": lambda t, p: float(f1_score(t, p.argmax(axis=1), average="weighted", labels=labels,
+                                                       zero_division=0)),
+            "log_loss": lambda t, p: float(log_loss(t, p, labels=labels)),
+            "roc_auc_ovr": lambda t, p: float(roc_auc_score(t, p, multi_class="ovr", average="macro", labels=labels)),
+        }
+    found = {
+        "mae": lambda t, p: float(mean_absolute_error(t, p)),
+        "rmse": lambda t, p: float(np.sqrt(mean_squared_error(t, p))),
+        "r2": lambda t, p: float(r2_score(t, p)),
+        "median_ae": lambda t, p: float(median_absolute_error(t, p)),
+    }
+    if not np.any(y == 0):
+        found["mape"] = lambda t, p: float(mean_absolute_percentage_error(t, p))
+    return found
+
+
+def evaluate(task: str, y: np.ndarray, pred: np.ndarray, baseline_pred: np.ndarray, n_classes: int, n_boot: int,
+             seed: int) -> dict[str, float]:
+    """The task's held-out evidence: every metric for the model and the baseline, the lift over the baseline
+    (positive: the model is better, whichever way the metric points) and the headline intervals."""
+    found = statistics(task, y, n_classes)
+    model = {name: statistic(y, pred) for name, statistic in found.items()}
+    evidence = dict(model)
+    for name, statistic in found.items():
+        evidence[f"baseline_{name}"] = base = statistic(y, baseline_pred)
+        evidence[f"{name}_lift"] = base - model[name] if name in LOWER_IS_BETTER else model[name] - base
+    headline = {name: found[name] for name in HEADLINE[task] if name in found}
+    classes = n_classes if task != "regression" else 0
+    for name, (low, high) in bootstrap_intervals(y, pred, headline, n_boot, seed, n_classes=classes).items():
+        evidence[f"{name}_ci_low"], evidence[f"{name}_ci_high"] = low, high
+    return evidence
+
+
+def table(evidence: dict[str, float]) -> pd.DataFrame:
+    """The held-out evidence of :func:`evaluate` as one row per metric: model, baseline, lift, interval."""
+    names = [k[len("baseline_"):] for k in evidence if k.startswith("baseline_")]
+    return pd.DataFrame({
+        "model": [evidence[n] for n in names],
+        "baseline": [evidence[f"baseline_{n}"] for n in names],
+        "lift": [evidence[f"{n}_lift"] for n in names],
+        "ci_low": [evidence.get(f"{n}_ci_low") for n in names],
+        "ci_high": [evidence.get(f"{n}_ci_high") for n in names],
+    }, index=pd.Index(names, name="metric"))
+
+
+def overfitting(task: str, y_train: np.ndarray, pred_train: np.ndarray, test_value: float,
+                n_classes: int) -> dict[str, float]:
+    """The task's gap metric on the training rows and its train-test gap (positive: better on train).
+    Binary and multiclass: ``train_test_auc_gap``; regression: ``train_test_r2_gap``."""
+    name = GAP_METRIC[task]
+    train_value = statistics(task, y_train, n_classes)[name](y_train, pred_train)
+    gap = "train_test_r2_gap" if task == "regression" else "train_test_auc_gap"
+    return {f"train_{name}": train_value, gap: train_value - test_value}
+
+
+def top_label_calibration_error(y: np.ndarray, proba: np.ndarray, n_bins: int = 10) -> float:
+    """A multiclass model's calibration: how far the probability of its top class is from how often the
+    top class is right, row-weighted over confidence bins."""
+    return expected_calibration_error((proba.argmax(axis=1) == y).astype(float), proba.max(axis=1), n_bins)
+
+
+def per_class(y: np.ndarray, proba: np.ndarray, classes: list[str]) -> pd.DataFrame:
+    """Precision, recall and support of every class, the model deciding its most probable class."""
+    precision, recall, _, support = precision_recall_fscore_support(
+        y, proba.argmax(axis=1), labels=list(range(len(classes))), zero_division=0)
+    return pd.DataFrame({"precision": precision, "recall": recall, "support": support},
+                        index=pd.Index(classes, name="class"))
 
 
 def roc_auc(y: np.ndarray, proba: np.ndarray) -> float:

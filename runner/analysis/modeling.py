@@ -16,10 +16,15 @@ import numpy as np
 import pandas as pd
 import skops.io
 from sklearn.compose import ColumnTransformer
-from sklearn.dummy import DummyClassifier
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
@@ -40,19 +45,24 @@ TRUSTED_TYPES = (
     "collections.OrderedDict",
     "lightgbm.basic.Booster",
     "lightgbm.sklearn.LGBMClassifier",
+    "lightgbm.sklearn.LGBMRegressor",
     "xgboost.core.Booster",
     "xgboost.sklearn.XGBClassifier",
+    "xgboost.sklearn.XGBRegressor",
     "sklearn.utils.validation.check_array",
 )
 SPLITS = ("train", "valid", "test")
 
 
-def split(y: pd.Series, test_size: float, valid_size: float, seed: int) -> pd.Series:
-    """Stratified train/valid/test assignment, one label per row position."""
+def split(y: pd.Series, test_size: float, valid_size: float, seed: int, task: str = "binary") -> pd.Series:
+    """Train/valid/test assignment, one label per row position: stratified for a classifier (every class
+    in every split, in proportion), plain random for a regression."""
     positions = np.arange(len(y))
-    rest, test = train_test_split(positions, test_size=test_size, stratify=y, random_state=seed)
+    strata = y if task != "regression" else None
+    rest, test = train_test_split(positions, test_size=test_size, stratify=strata, random_state=seed)
     train, valid = train_test_split(
-        rest, test_size=valid_size / (1 - test_size), stratify=y.iloc[rest], random_state=seed
+        rest, test_size=valid_size / (1 - test_size), stratify=None if strata is None else y.iloc[rest],
+        random_state=seed,
     )
     labels = np.empty(len(y), dtype=object)
     labels[train], labels[valid], labels[test] = "train", "valid", "test"
@@ -60,20 +70,25 @@ def split(y: pd.Series, test_size: float, valid_size: float, seed: int) -> pd.Se
 
 
 def build(
-    model_type: str, X: pd.DataFrame, seed: int, max_iter: int, learning_rate: float, max_depth: int = 3
+    model_type: str, X: pd.DataFrame, seed: int, max_iter: int, learning_rate: float, max_depth: int = 3,
+    task: str = "binary",
 ) -> Pipeline:
-    """A scikit-learn pipeline that takes the raw feature frame, missing values and strings included.
+    """A scikit-learn pipeline that takes the raw feature frame, missing values and strings included,
+    and learns ``task``: a classifier (binary or multiclass alike) or a regressor.
 
     ``max_iter``: boosting iterations, solver iterations, or the forest's trees; ``learning_rate`` and
-    ``max_depth`` shape the booster only (a forest's trees grow until their leaves hold 20 rows).
+    ``max_depth`` shape the boosters only (a forest's trees grow until their leaves hold 20 rows).
+    ``linear`` is logistic regression for a classifier and ridge regression for a regressor.
     """
     categorical = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
     numeric = [c for c in X.columns if c not in categorical]
+    regression = task == "regression"
     if model_type == "hist_gradient_boosting":
         is_categorical = [True] * len(categorical) + [False] * len(numeric)
         # Shallow trees, large leaves and early stopping: credit tables are small and noisy, and
         # a booster with scikit-learn's defaults memorises them (train AUC 1.0, test far below).
-        model = HistGradientBoostingClassifier(
+        kind = HistGradientBoostingRegressor if regression else HistGradientBoostingClassifier
+        model = kind(
             max_iter=max_iter, learning_rate=learning_rate, max_depth=max_depth, max_leaf_nodes=None,
             min_samples_leaf=50, early_stopping=True, categorical_features=is_categorical, random_state=seed,
         )
@@ -81,12 +96,15 @@ def build(
     if model_type == "random_forest":
         # trees split on missing values themselves (scikit-learn >= 1.4); leaves of 20 rows keep the
         # probabilities smooth enough to calibrate and to learn a threshold from
-        model = RandomForestClassifier(n_estimators=max_iter, min_samples_leaf=20, random_state=seed)
+        kind = RandomForestRegressor if regression else RandomForestClassifier
+        model = kind(n_estimators=max_iter, min_samples_leaf=20, random_state=seed)
         return Pipeline([("encode", _ordinal(categorical, numeric)), ("model", model)])
     if model_type in ("xgboost", "lightgbm"):
         return Pipeline([("encode", _ordinal(categorical, numeric)),
-                         ("model", _booster(model_type, seed, max_iter, learning_rate, max_depth))])
-    if model_type == "logistic_regression":
+                         ("model", _booster(model_type, seed, max_iter, learning_rate, max_depth, regression))])
+    if model_type in ("linear", "logistic_regression"):
+        if regression and model_type == "logistic_regression":
+            raise ValueError("logistic_regression is a classifier: for a regression, model_type linear fits ridge")
         encode = ColumnTransformer(
             _branches(
                 ("categorical", make_pipeline(SimpleImputer(strategy="most_frequent"),
@@ -94,22 +112,26 @@ def build(
                 ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
             )
         )
-        return Pipeline([("encode", encode), ("model", LogisticRegression(max_iter=max_iter, random_state=seed))])
+        model = Ridge(random_state=seed) if regression else LogisticRegression(max_iter=max_iter, random_state=seed)
+        return Pipeline([("encode", encode), ("model", model)])
     raise ValueError(f"model_type must be one of {', '.join(MODEL_TYPES)}, got {model_type!r}")
 
 
-def _booster(model_type: str, seed: int, max_iter: int, learning_rate: float, max_depth: int) -> Any:
+def _booster(model_type: str, seed: int, max_iter: int, learning_rate: float, max_depth: int,
+             regression: bool) -> Any:
     """XGBoost or LightGBM (the boosters extra) with the built-in booster's regularisation: shallow trees,
     leaves of at least 50 rows.  Both take missing values as they are."""
     if model_type == "xgboost":
-        from xgboost import XGBClassifier
+        from xgboost import XGBClassifier, XGBRegressor
 
-        return XGBClassifier(n_estimators=max_iter, learning_rate=learning_rate, max_depth=max_depth,
-                             min_child_weight=10, random_state=seed)
-    from lightgbm import LGBMClassifier
+        return (XGBRegressor if regression else XGBClassifier)(
+            n_estimators=max_iter, learning_rate=learning_rate, max_depth=max_depth, min_child_weight=10,
+            random_state=seed)
+    from lightgbm import LGBMClassifier, LGBMRegressor
 
-    return LGBMClassifier(n_estimators=max_iter, learning_rate=learning_rate, max_depth=max_depth,
-                          min_child_samples=50, random_state=seed, verbose=-1)
+    return (LGBMRegressor if regression else LGBMClassifier)(
+        n_estimators=max_iter, learning_rate=learning_rate, max_depth=max_depth, min_child_samples=50,
+        random_state=seed, verbose=-1)
 
 
 def _ordinal(categorical: list[str], numeric: list[str]) -> ColumnTransformer:
@@ -132,9 +154,10 @@ def _branches(*branches: tuple[str, Any, list[str]]) -> list[tuple[str, Any, lis
     return [branch for branch in branches if branch[2]]
 
 
-def baseline() -> DummyClassifier:
-    """The naive alternative every model must beat: predict the training prevalence."""
-    return DummyClassifier(strategy="prior")
+def baseline(task: str = "binary") -> DummyClassifier | DummyRegressor:
+    """The naive alternative every model must beat: predict the training prevalence of each class,
+    or the training mean."""
+    return DummyRegressor(strategy="mean") if task == "regression" else DummyClassifier(strategy="prior")
 
 
 def fit_timed(estimator: Any, X: pd.DataFrame, y: pd.Series) -> float:
@@ -166,7 +189,9 @@ def load(folder: Path) -> dict[str, Any]:
         "baseline": joblib.load(folder / "baseline.joblib"),
         "split": pd.read_parquet(folder / "split.parquet")["split"],
         "features": pd.read_parquet(folder / "features.parquet")["feature"].tolist(),
-        "facts": json.loads((folder / "training.json").read_text(encoding="utf-8")),
+        # runs from before task types trained binary models and did not say so
+        "facts": {"task": "binary", "classes": ["0", "1"],
+                  **json.loads((folder / "training.json").read_text(encoding="utf-8"))},
         "model_bytes": (folder / "model.joblib").stat().st_size,
     }
 

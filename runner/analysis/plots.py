@@ -14,9 +14,12 @@ MAX_BARS = 20  # categories drawn per column; the rest share one bar
 OTHER = "(other)"
 
 
-def distributions(frame: pd.DataFrame, target: str, columns: list[str]) -> plt.Figure:
-    """Each column's distribution split by the target: histograms for numbers, bars for the most
-    frequent categories (a column with thousands of them would take minutes to draw, and show nothing)."""
+def distributions(frame: pd.DataFrame, target: str, columns: list[str], task: str = "binary") -> plt.Figure:
+    """Each column's distribution split by the target (a regression target by its quartiles): histograms for
+    numbers, bars for the most frequent categories (a column with thousands of them would take minutes
+    to draw, and show nothing)."""
+    if task == "regression":
+        frame = frame.assign(**{target: pd.qcut(frame[target], 4, duplicates="drop").astype(str)})
     ncols = 3
     nrows = max(1, math.ceil(len(columns) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3 * nrows), squeeze=False)
@@ -50,5 +53,37 @@ def evaluation(y: np.ndarray, proba: np.ndarray, baseline_proba: np.ndarray, thr
     axes[2].set_title("Calibration (test)")
     ConfusionMatrixDisplay.from_predictions(y, (proba >= threshold).astype(int), ax=axes[3], colorbar=False)
     axes[3].set_title(f"Confusion at threshold {threshold:.3f}")
+    fig.tight_layout()
+    return fig
+
+
+def regression_evaluation(y: np.ndarray, pred: np.ndarray) -> plt.Figure:
+    """Predicted against actual, residuals against predicted, and the residuals' distribution (test)."""
+    residuals = y - pred
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
+    axes[0].scatter(y, pred, s=6, alpha=0.4, color="#2e86c1")
+    reach = [min(y.min(), pred.min()), max(y.max(), pred.max())]
+    axes[0].plot(reach, reach, color="#c0392b", linewidth=1)
+    axes[0].set(title="Predicted vs actual (test)", xlabel="actual", ylabel="predicted")
+    axes[1].scatter(pred, residuals, s=6, alpha=0.4, color="#5d6d7e")
+    axes[1].axhline(0, color="#c0392b", linewidth=1)
+    axes[1].set(title="Residuals vs predicted", xlabel="predicted", ylabel="actual - predicted")
+    axes[2].hist(residuals, bins=50, color="#5d6d7e")
+    axes[2].set(title="Residuals", xlabel="actual - predicted")
+    fig.tight_layout()
+    return fig
+
+
+def multiclass_evaluation(y: np.ndarray, proba: np.ndarray, classes: list[str], per_class: pd.DataFrame) -> plt.Figure:
+    """Confusion matrix, per-class precision and recall, and top-label calibration (test)."""
+    fig, axes = plt.subplots(1, 3, figsize=(18, 4.8))
+    ConfusionMatrixDisplay.from_predictions(y, proba.argmax(axis=1), labels=list(range(len(classes))),
+                                            display_labels=classes, ax=axes[0], colorbar=False)
+    axes[0].set_title("Confusion (most probable class)")
+    per_class[["precision", "recall"]].plot.bar(ax=axes[1], color=["#2e86c1", "#c0392b"], rot=0)
+    axes[1].set_title("Per class")
+    CalibrationDisplay.from_predictions((proba.argmax(axis=1) == y).astype(int), proba.max(axis=1), n_bins=10,
+                                        name="top class", ax=axes[2])
+    axes[2].set_title("Top-label calibration (test)")
     fig.tight_layout()
     return fig

@@ -30,8 +30,9 @@ def schema(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def summary(frame: pd.DataFrame, target: str) -> dict[str, Any]:
-    """The EDA facts a gate may use."""
+def summary(frame: pd.DataFrame, target: str, task: str = "binary") -> dict[str, Any]:
+    """The EDA facts a gate may use; the target's by task: the positive rate (binary), the number of
+    classes and the smallest class's share (multiclass), or the target's mean, spread and range."""
     table = schema(frame.drop(columns=[target]))
     return {
         "n_rows": int(len(frame)),
@@ -40,14 +41,27 @@ def summary(frame: pd.DataFrame, target: str) -> dict[str, Any]:
         "n_categorical": int((table["kind"] == "categorical").sum()),
         "max_missing_rate": float(table["missing_rate"].max()) if len(table) else 0.0,
         "missing_rate": {row.column: row.missing_rate for row in table.itertuples()},
-        "positive_rate": float(frame[target].mean()),
         "duplicate_rows": int(frame.duplicated().sum()),
+        **_target_summary(frame[target], task),
     }
 
 
-def class_balance(frame: pd.DataFrame, target: str) -> pd.DataFrame:
+def _target_summary(target: pd.Series, task: str) -> dict[str, Any]:
+    if task == "binary":
+        return {"positive_rate": float(target.mean())}
+    if task == "multiclass":
+        return {"n_classes": int(target.nunique()), "min_class_rate": float(target.value_counts(normalize=True).min())}
+    return {"target_mean": float(target.mean()), "target_std": float(target.std()), "target_min": float(target.min()),
+            "target_max": float(target.max()), "target_zero_rate": float((target == 0).mean())}
+
+
+def class_balance(frame: pd.DataFrame, target: str, classes: list[str] | None = None) -> pd.DataFrame:
+    """Rows and share of each class, named (``classes`` in code order); a regression target's distribution."""
+    if not classes:
+        return frame[target].describe().to_frame()
     counts = frame[target].value_counts().sort_index()
-    return pd.DataFrame({"count": counts, "share": counts / counts.sum()})
+    return pd.DataFrame({"count": counts, "share": counts / counts.sum()},
+                        index=counts.index).rename(index=dict(enumerate(classes))).rename_axis(target)
 
 
 MISSING_RATE_JUMP = 0.05  # an absolute rise in a column's missing rate that counts as a violation

@@ -1,13 +1,15 @@
 """Does the model survive inputs production will send it sooner or later?
 
 Each scenario takes real rows and breaks them one way; a scenario fails when
-scoring raises or returns a non-finite probability.
+scoring raises or returns a non-finite probability or prediction.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from runner.analysis import tasks
 
 UNSEEN = "__unseen_category__"
 
@@ -25,13 +27,13 @@ def scenarios(train: pd.DataFrame, rows: pd.DataFrame) -> dict[str, pd.DataFrame
     }
 
 
-def check(model, cases: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def check(model, cases: dict[str, pd.DataFrame], task: str = "binary") -> pd.DataFrame:
     """One row per scenario: whether scoring worked, and why not."""
     results = []
     for name, frame in cases.items():
         try:
-            proba = model.predict_proba(frame)[:, 1]
-            bad = int((~np.isfinite(proba)).sum())
+            scores = tasks.predictions(model, frame, task)
+            bad = int((~np.isfinite(scores)).sum())
             results.append({"scenario": name, "ok": bad == 0, "problem": f"{bad} non-finite scores" if bad else ""})
         except Exception as exc:  # any failure to score is the finding, whatever its type
             results.append({"scenario": name, "ok": False, "problem": f"{type(exc).__name__}: {exc}"})

@@ -39,9 +39,11 @@ def serving_frame(X: pd.DataFrame) -> pd.DataFrame:
     return X.astype({c: "float64" for c in X.columns if pd.api.types.is_integer_dtype(X[c])})
 
 
-def log_model(model: Any, X: pd.DataFrame, mlflow_run_id: str, example_rows: int = 5) -> dict[str, Any]:
+def log_model(model: Any, X: pd.DataFrame, mlflow_run_id: str, example_rows: int = 5,
+              task: str = "binary") -> dict[str, Any]:
     """Log with ``mlflow.sklearn.log_model`` (skops, exactly the trusted types the model needs,
-    signature and input example); returns the model URI and what was logged."""
+    signature and input example); returns the model URI and what was logged.  Served, a classifier
+    answers with its class probabilities, a regressor with its predictions."""
     warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm, imported by MLflow, in a kernel
     client = mlflow_store.connect(tracking_uri())
     import mlflow
@@ -52,11 +54,12 @@ def log_model(model: Any, X: pd.DataFrame, mlflow_run_id: str, example_rows: int
         mlflow_run_id = mlflow_store.start_run(client, "scratch", workspace.scratch_folder(), "by-hand")
     needed = modeling.trusted_types_needed(model)
     example = serving_frame(X.head(example_rows))
-    signature = infer_signature(serving_frame(X), model.predict_proba(example))
+    predict_fn = "predict" if task == "regression" else "predict_proba"
+    signature = infer_signature(serving_frame(X), getattr(model, predict_fn)(example))
     with mlflow.start_run(run_id=mlflow_run_id):
         info = mlflow.sklearn.log_model(
             model, name="model", signature=signature, input_example=example, serialization_format="skops",
-            skops_trusted_types=needed, pyfunc_predict_fn="predict_proba",
+            skops_trusted_types=needed, pyfunc_predict_fn=predict_fn,
             # named, not inferred: inference imports the model in a subprocess and takes ~10 s
             pip_requirements=mlflow.sklearn.get_default_pip_requirements(include_skops=True),
         )
@@ -163,7 +166,8 @@ def _serve_once(model_uri: str) -> dict[str, Any]:
         if example is None:
             raise SystemExit("the logged model has no input example to score")
         scores = model.predict(example)
-        return {"rows": int(len(scores)), "outputs": int(getattr(scores, "shape", (0, 1))[1]),
+        shape = getattr(scores, "shape", (len(scores),))
+        return {"rows": int(len(scores)), "outputs": int(shape[1]) if len(shape) > 1 else 1,
                 "model_sha256": mlflow_store.model_files_sha256(local)}
 
 

@@ -38,6 +38,7 @@ def write(template: Path, folder: Path, params: dict[str, Any], verdict: records
             card={key: text(params["card"].get(key, "")) for key in CARD_KEYS}, data=params["data"],
             gates=verdict.gates, stages=verdict.stages, warnings=verdict.warnings,
             ev=lambda key: _fmt(evidence.get(key, "n/a")), fmt=_fmt, decisions=list(decisions),
+            task=evidence.get("train.task", "binary"),
             waived={w["gate"] for d in decisions for w in d.get("waivers") or []},
         )
 

@@ -1,6 +1,7 @@
 """Answer the release checklist (``templates/checklist.yaml``) item by item.
 
-An item is answered by recorded evidence (every name it lists is present), or
+An item is answered by recorded evidence (every name it lists for the run's task is present),
+not applicable to the task (a decision threshold for a regression), or
 attested in the params file (``checklist: {id: "text, who, when"}``), or open.
 Open items are warnings; with ``checklist_required: true`` they block, through
 an ordinary gate on ``checklist.open_items``.
@@ -17,6 +18,7 @@ import yaml
 from runner.errors import SignoffError
 
 OPEN_ITEMS = "checklist.open_items"
+TASK = "train.task"
 
 
 def load(path: Path) -> list[dict[str, Any]]:
@@ -37,12 +39,20 @@ def check_attestations(items: list[dict[str, Any]], attestations: dict[str, str]
 def answer(
     items: list[dict[str, Any]], evidence: dict[str, Any], stages_passed: bool, attestations: dict[str, str]
 ) -> list[dict[str, Any]]:
-    """Each item with ``status`` answered / attested / open, the answer, and the notebook that holds it."""
+    """Each item with ``status`` answered / not applicable / attested / open, the answer, and the notebook
+    that holds it."""
     answers = []
+    task = evidence.get(TASK, "binary")  # runs from before task types were binary
     for item in items:
-        names = [name for pattern in item.get("evidence", []) for name in _matching(pattern, evidence)]
-        complete = bool(item.get("evidence")) and all(_matching(p, evidence) for p in item["evidence"])
-        if item.get("stages") and stages_passed:
+        wanted = item.get("evidence", [])
+        if isinstance(wanted, dict):
+            wanted = wanted.get(task, [])
+        names = [name for pattern in wanted for name in _matching(pattern, evidence)] if isinstance(wanted,
+                                                                                                   list) else []
+        complete = bool(wanted) and isinstance(wanted, list) and all(_matching(p, evidence) for p in wanted)
+        if isinstance(wanted, str):
+            status, text, link = "not applicable", wanted.removeprefix("not applicable: "), None
+        elif item.get("stages") and stages_passed:
             status, text, link = "answered", "every stage notebook ran without error", None
         elif complete:
             status = "answered"

@@ -75,8 +75,8 @@ def monitor(params_file: Path, overrides: list[str], current: Path, labels: bool
             run_params = _params(champion_run.params, params, current, chosen)
             stage_params = paramcheck.stage_parameters(chosen, run_params, params_file)
             (folder.temp / "params.yaml").write_text(config.dump_params(redactor.value(run_params)), encoding="utf-8")
-            *frames, data_warnings = datasets.prepared(run_params["data"], run_params["seed"],
-                                                   workspace.work(str(folder.temp)))
+            ready = datasets.prepared(run_params["data"], run_params["seed"], workspace.work(str(folder.temp)))
+            frames, data_warnings = (ready.reference, ready.current), ready.warnings
             _check_inputs(frames, champion_run.provenance, run_params["data"], current, labels)
         except BaseException as exc:
             shutil.rmtree(folder.temp, ignore_errors=True)  # bad input or no champion run: nothing ran

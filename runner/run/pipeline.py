@@ -191,8 +191,10 @@ def begin(prepared: tuple[dict, list[stages.Stage], dict], params_file: Path, la
     folder = archive.start(layout.output_root, model)
     try:
         (folder.temp / "params.yaml").write_text(config.dump_params(redactor.value(params)), encoding="utf-8")
-        *frames, data_warnings = datasets.prepared(params["data"], params["seed"], workspace.work(str(folder.temp)))
-        _check_logged_model(stage_params.get("train", {}), params, frames[0], params_file, layout.output_root)
+        ready = datasets.prepared(params["data"], params["seed"], workspace.work(str(folder.temp)))
+        frames, data_warnings = (ready.reference, ready.current), ready.warnings
+        _check_model_type(stage_params.get("train", {}), ready.task, params_file)
+        _check_logged_model(stage_params.get("train", {}), params, ready.reference, params_file, layout.output_root)
     except BaseException:
         shutil.rmtree(folder.temp, ignore_errors=True)  # bad input: nothing ran, nothing to archive
         raise
@@ -208,6 +210,14 @@ def begin(prepared: tuple[dict, list[stages.Stage], dict], params_file: Path, la
                       data_warnings)
     started.save()
     return started
+
+
+def _check_model_type(train: dict[str, Any], task: str, params_file: Path) -> None:
+    """A model type that cannot learn the data's task (a classifier-only one on a regression target)."""
+    model_type = train.get("model_type", "")
+    if task == "regression" and model_type in config.CLASSIFICATION_ONLY:
+        raise SignoffError(f"{params_file}: stages.train.model_type: {model_type} is a classifier and the target is a "
+                           f"regression target; use {config.CLASSIFICATION_ONLY[model_type]}")
 
 
 def _check_logged_model(train: dict[str, Any], params: dict[str, Any], reference: Any, params_file: Path,

@@ -16,9 +16,9 @@ def test_paired_delta_interval_and_prediction_difference():
     delta, low, high = comparison.paired_delta(y, good, worse, metrics.roc_auc, 200, 1)
     assert delta == pytest.approx(metrics.roc_auc(y, good) - metrics.roc_auc(y, worse))
     assert 0 < low < delta < high
-    same = comparison.prediction_difference(good, good, 0.5, 0.5)
+    same = comparison.prediction_difference("binary", good, good, (0.5, 0.5))
     assert same == {"champion_disagreement": 0.0, "champion_mean_abs_prob_diff": 0.0, "champion_rank_correlation": 1.0}
-    other = comparison.prediction_difference(good, worse, 0.5, 0.5)
+    other = comparison.prediction_difference("binary", good, worse, (0.5, 0.5))
     assert 0 < other["champion_disagreement"] < 1 and other["champion_rank_correlation"] < 1
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runner.analysis import datasets, drift, explain, metrics, modeling, plots, profiling, robustness
+from runner.analysis import datasets, drift, explain, metrics, modeling, plots, profiling, robustness, tasks
 
 
 @pytest.fixture(scope="module")
@@ -51,18 +51,38 @@ def test_robustness_reports_a_model_that_crashes(credit):
     assert "ValueError: NaN in input" in " ".join(checks["problem"]) and "non-finite" in " ".join(checks["problem"])
 
 
-def test_leakage_scan_and_shap_find_a_copied_target():
-    reference, _ = datasets.synthetic_credit(3000, seed=5, leak=True)
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_leakage_scan_and_shap_find_a_copied_target(task):
+    reference, _ = datasets.synthetic_credit(3000, seed=5, leak=True, task=task)
     X = reference[datasets.features(reference, {"target": "default", "sensitive_features": ["sex", "age_band"]})]
-    y = reference["default"].to_numpy()
-    single = explain.single_feature_auc(X.iloc[:2000], y[:2000], X.iloc[2000:], y[2000:])
-    assert single.index[0] == "collections_flag" and single.iloc[0] > 0.95
-    assert single.drop("collections_flag").max() < 0.8
+    y, classes = tasks.encode(reference["default"], task, {}, "synthetic", "default")
+    y = y.to_numpy()
+    single = explain.single_feature_scores(X.iloc[:2000], y[:2000], X.iloc[2000:], y[2000:], task, len(classes))
+    assert single.index[0] == "collections_flag" and single.iloc[0] > 0.9
+    assert single.drop("collections_flag").max() < (0.5 if task == "regression" else 0.8)
     for model_type in modeling.MODEL_TYPES:
-        model = modeling.build(model_type, X, 0, 50, 0.1).fit(X.iloc[:2000], y[:2000])
-        values = explain.shap_explanation(model, X.iloc[:100], X.iloc[2000:2300])
-        assert values.values.shape == (300, X.shape[1])  # one column per raw feature, one-hot levels summed
+        if task == "regression" and model_type == "logistic_regression":
+            continue
+        model = modeling.build(model_type, X, 0, 50, 0.1, task=task).fit(X.iloc[:2000], y[:2000])
+        values = explain.shap_explanation(model, X.iloc[:100], X.iloc[2000:2300], task)
+        per_class = (len(classes),) if task == "multiclass" else ()
+        assert values.values.shape == (300, X.shape[1], *per_class)  # a column per raw feature, one-hot levels summed
         assert explain.global_importance(values).index[0] == "collections_flag"
+
+
+def test_a_multiclass_explanation_is_drawn_for_each_row_s_own_class():
+    reference, _ = datasets.synthetic_credit(1500, seed=5, task="multiclass")
+    X = reference[["debt_ratio", "late_payments", "income"]]
+    y, classes = tasks.encode(reference["default"], "multiclass", {}, "synthetic", "default")
+    model = modeling.build("hist_gradient_boosting", X, 0, 50, 0.1, task="multiclass").fit(X, y)
+    values = explain.shap_explanation(model, X.head(50), X.head(20), "multiclass")
+    predicted = model.predict_proba(X.head(20)).argmax(axis=1)
+    shown = explain.of_class(values, predicted)
+    assert shown.values.shape == (20, 3)
+    assert np.allclose(shown.values[4], values.values[4, :, predicted[4]])
+    importance = explain.class_importance(values, classes)
+    assert list(importance.columns) == classes and np.allclose(importance.sum(axis=1),
+                                                               explain.global_importance(values)[importance.index])
 
 
 def test_drift_detects_a_shifted_sample():

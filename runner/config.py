@@ -24,6 +24,7 @@ IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 MODEL_TYPES = ("hist_gradient_boosting", "linear", "logistic_regression", "random_forest", "xgboost", "lightgbm")
 CLASSIFICATION_ONLY = {"logistic_regression": "linear"}  # a model type a regression cannot use: what to use instead
 TASKS = ("auto", "binary", "multiclass", "regression")  # data.task (runner.analysis.tasks infers "auto")
+OWN_NOTEBOOK = "notebook"  # stages.<stage>.notebook: the user's notebook run in place of that stage's
 EXTRA_MODULES = {"xgboost": "xgboost", "lightgbm": "lightgbm"}  # model types of the boosters extra: their module
 
 DEFAULTS: dict[str, Any] = {
@@ -112,14 +113,17 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _resolve_data_paths(doc: dict[str, Any], base: Path) -> None:
-    """Make data paths absolute so a run does not depend on the working directory."""
+    """Make data paths and a stage's own notebook (``stages.<stage>.notebook``) absolute, so a run does
+    not depend on the working directory."""
     data = doc.get("data")
-    if not isinstance(data, dict):
-        return
-    for key in ("path", "current_path"):
-        value = data.get(key)
-        if isinstance(value, str) and value:
-            data[key] = str((base / value).resolve())
+    if isinstance(data, dict):
+        for key in ("path", "current_path"):
+            value = data.get(key)
+            if isinstance(value, str) and value:
+                data[key] = str((base / value).resolve())
+    for values in (doc.get("stages") or {}).values() if isinstance(doc.get("stages"), dict) else ():
+        if isinstance(values, dict) and isinstance(values.get(OWN_NOTEBOOK), str) and values[OWN_NOTEBOOK]:
+            values[OWN_NOTEBOOK] = str((base / values[OWN_NOTEBOOK]).resolve())
 
 
 def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
@@ -144,7 +148,8 @@ def _apply_override(raw: dict[str, Any], override: str, path: Path) -> None:
         value = yaml.safe_load(text) if text.strip() else None
     except yaml.YAMLError as exc:
         raise SignoffError(f"-p {key}: value {text!r} is not a YAML scalar: {exc}") from None
-    if isinstance(value, str) and key in ("data.path", "data.current_path") and value:
+    if isinstance(value, str) and value and (key in ("data.path", "data.current_path")
+                                             or (parts[0] == "stages" and parts[-1] == OWN_NOTEBOOK)):
         value = str(Path(value).resolve())
     node = raw
     for part in parts[:-1]:

@@ -1,11 +1,12 @@
 """Why the model predicts what it does: SHAP, permutation importance, and a leakage scan.
 
-SHAP runs on the fitted estimator in its own (encoded) feature space, where
+SHAP runs on the fitted estimator in its own (encoded) feature space where it can, where
 shap's fast exact explainers apply: LinearExplainer for logistic regression,
 TreeExplainer for boosted trees in its path-dependent form (given background
 data, its interventional form does not add up for scikit-learn's
 histogram boosting).  SHAP values are additive, so encoded columns (one-hot
-levels) are summed back to the raw feature they came from.
+levels) are summed back to the raw feature they came from.  Any other model (a user's own) gets SHAP's
+model-agnostic permutation explainer on the raw features.
 """
 
 from __future__ import annotations
@@ -18,21 +19,26 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import r2_score, roc_auc_score
 from sklearn.pipeline import Pipeline
 
+from runner.analysis import tasks
+
 
 def shap_explanation(model: Pipeline, background: pd.DataFrame, rows: pd.DataFrame,
                      task: str = "binary") -> shap.Explanation:
     """SHAP values of ``rows``, one column per raw feature, in the model's raw output: log-odds for a
     booster or a linear classifier, probability for a forest, the predicted value for a regressor.
     A binary model's values are the positive class's; a multiclass model's have a last axis per class."""
-    encode, estimator = model[:-1], model[-1]
-    if hasattr(estimator, "coef_"):
-        explainer = shap.LinearExplainer(estimator, encode.transform(background))
-    else:
-        explainer = shap.TreeExplainer(estimator)
-    encoded = explainer(encode.transform(rows))
+    try:
+        encode, estimator = model[:-1], model[-1]
+        if hasattr(estimator, "coef_"):
+            explainer = shap.LinearExplainer(estimator, encode.transform(background))
+        else:
+            explainer = shap.TreeExplainer(estimator)
+        encoded = explainer(encode.transform(rows))
+        owners = _owners(list(encode.get_feature_names_out()), list(rows.columns))
+    except Exception:  # noqa: BLE001 - not an encoder and a linear or tree model (a user's own): no fast path
+        return _model_agnostic(model, background, rows, task)
     if encoded.values.ndim == 3 and task == "binary":  # one slice per class (a forest): the positive class's
         encoded = encoded[..., 1]
-    owners = _owners(list(encode.get_feature_names_out()), list(rows.columns))
     values = np.zeros((len(rows), rows.shape[1], *encoded.values.shape[2:]))
     for column, owner in enumerate(owners):
         values[:, owner] += encoded.values[:, column]
@@ -42,6 +48,33 @@ def shap_explanation(model: Pipeline, background: pd.DataFrame, rows: pd.DataFra
         data=_numeric_view(rows),
         feature_names=list(rows.columns),
     )
+
+
+def _model_agnostic(model: object, background: pd.DataFrame, rows: pd.DataFrame, task: str) -> shap.Explanation:
+    """SHAP's permutation explainer on the model's own output (probability, or the predicted value), for any
+    model that scores the raw frame: strings are coded as numbers for SHAP and decoded for the model.
+    Slower than the exact explainers (2 x features + 1 evaluations per row against 50 background rows)."""
+    strings = [c for c in rows.columns if not pd.api.types.is_numeric_dtype(rows[c])]
+    levels = {c: pd.Index(pd.concat([background[c], rows[c]]).dropna().unique()) for c in strings}
+
+    def numbers(frame: pd.DataFrame) -> np.ndarray:
+        coded = frame.assign(**{c: levels[c].get_indexer(frame[c]).astype(float) for c in strings})
+        return coded.to_numpy(dtype=float)
+
+    def frame_of(matrix: np.ndarray) -> pd.DataFrame:
+        frame = pd.DataFrame(matrix, columns=rows.columns)
+        for c in strings:
+            codes = frame[c].fillna(-1).astype(int).to_numpy()
+            frame[c] = np.where(codes >= 0, levels[c].to_numpy()[codes.clip(0)], None)
+        return frame
+
+    def predict(matrix: np.ndarray) -> np.ndarray:
+        return tasks.predictions(model, frame_of(matrix), task)
+
+    masker = shap.maskers.Independent(numbers(background), max_samples=50)
+    found = shap.explainers.Permutation(predict, masker)(numbers(rows), max_evals=2 * rows.shape[1] + 1, silent=True)
+    return shap.Explanation(values=found.values, base_values=found.base_values, data=_numeric_view(rows),
+                            feature_names=list(rows.columns))
 
 
 def of_class(explanation: shap.Explanation, classes: np.ndarray) -> shap.Explanation:

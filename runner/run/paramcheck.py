@@ -15,7 +15,7 @@ from typing import Any
 import papermill
 from typeguard import TypeCheckError, check_type
 
-from runner.config import IDENTIFIER
+from runner.config import IDENTIFIER, OWN_NOTEBOOK
 from runner.errors import SignoffError
 from runner.judge import evidence
 from runner.run.stages import Stage
@@ -50,7 +50,7 @@ def stage_parameters(stages: list[Stage], params: dict[str, Any], source: Path) 
     resolved = {}
     for stage in stages:
         declared = papermill.inspect_notebook(str(stage.path))
-        given = params["stages"].get(stage.name, {})
+        given = {k: v for k, v in params["stages"].get(stage.name, {}).items() if k != OWN_NOTEBOOK}
         resolved[stage.name] = _check_stage(stage, declared, given, params, source)
     return resolved
 

@@ -68,7 +68,7 @@ class Outcome:
 def prepare(params_file: Path, overrides: list[str], layout: Layout) -> tuple[dict, list[stages.Stage], dict]:
     """Resolve and check everything a run needs; raises SignoffError before anything runs."""
     params = config.load_params(params_file, overrides)
-    found = stages.discover(layout.notebooks)
+    found = stages.replace(stages.discover(layout.notebooks), params["stages"], params_file)
     for name in (REPORT, "checklist.yaml", "model_card.md.j2"):
         if not (layout.templates / name).is_file():
             raise SignoffError(f"{layout.templates / name}: missing template")

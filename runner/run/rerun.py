@@ -22,7 +22,7 @@ from typing import Any
 
 import nbformat
 
-from runner import records
+from runner import config, records
 from runner.audit import verify
 from runner.errors import SignoffError
 from runner.run import pipeline, stages
@@ -63,13 +63,19 @@ def sources(run_dir: Path, scratch: Path, output_root: Path) -> pipeline.Layout:
     """Rebuild a project from an archived run: stage notebooks under their original names, templates, params."""
     for folder in ("notebooks", "templates", "params"):
         (scratch / folder).mkdir()
+    archived = records.ArchivedRun(run_dir)
+    params, order = archived.params, [stage["name"] for stage in archived.verdict.stages]  # the pipeline's order
     for executed in sorted((run_dir / "notebooks").glob("*.ipynb")):
         nb = nbformat.read(executed, as_version=4)
         name = Path(nb.metadata.get("papermill", {}).get("input_path", "")).name
-        if not stages.STAGE_FILE.match(name):
+        if params.get("stages", {}).get(executed.stem, {}).pop(config.OWN_NOTEBOOK, None) is None \
+                and not stages.STAGE_FILE.match(name):
             raise SignoffError(f"{executed}: does not record the stage notebook it was executed from "
                                "(metadata.papermill.input_path)")
-        nbformat.write(_source(nb), scratch / "notebooks" / name)
+        # numbered by the original run's order; a user's own notebook (stages.<stage>.notebook) becomes the
+        # stage's notebook itself, re-run from its archived source rather than from today's file
+        numbered = f"{order.index(executed.stem) + 1:02d}_{executed.stem}.ipynb"
+        nbformat.write(_source(nb), scratch / "notebooks" / numbered)
     nbformat.write(_source(nbformat.read(run_dir / "report.ipynb", as_version=4)),
                    scratch / "templates" / "report.ipynb")
     for name in ("checklist.yaml", "model_card.md.j2"):
@@ -77,7 +83,7 @@ def sources(run_dir: Path, scratch: Path, output_root: Path) -> pipeline.Layout:
         if not kept.is_file():
             raise SignoffError(f"{kept}: missing; this run was archived without its templates and cannot be re-run")
         (scratch / "templates" / name).write_bytes(kept.read_bytes())
-    (scratch / "params" / "params.yaml").write_bytes((run_dir / "params.yaml").read_bytes())
+    (scratch / "params" / "params.yaml").write_text(config.dump_params(params), encoding="utf-8")
     return pipeline.Layout(notebooks=scratch / "notebooks", templates=scratch / "templates", output_root=output_root)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import nbformat
 
+from runner import config
 from runner.errors import SignoffError
 
 STAGE_FILE = re.compile(r"(\d+)_([a-z][a-z0-9_]*)\.ipynb\Z")
@@ -64,6 +65,24 @@ def discover(notebooks_dir: Path) -> list[Stage]:
                 )
         stages.append(Stage(name, path, needs, _names(declared, "evidence", path, "evidence names") or ()))
     return stages
+
+
+def replace(found: list[Stage], stage_params: dict[str, dict], source: Path) -> list[Stage]:
+    """Stages whose params name a notebook of the user's own (``stages.train.notebook: my_train.ipynb``) run
+    that notebook in their place: same name, same place in the order, the evidence it declares."""
+    replaced = []
+    for stage in found:
+        own = stage_params.get(stage.name, {}).get(config.OWN_NOTEBOOK)
+        if own is None:
+            replaced.append(stage)
+            continue
+        path = Path(own) if isinstance(own, str) and own else None
+        if path is None or path.suffix != ".ipynb" or not path.is_file():
+            raise SignoffError(f"{source}: stages.{stage.name}.{config.OWN_NOTEBOOK}: expected a .ipynb file, got "
+                               f"{own!r}" + ("" if path is None or path.is_file() else " (no such file)"))
+        evidence = _names(_declarations(path), "evidence", path, "evidence names") or ()
+        replaced.append(Stage(stage.name, path, stage.needs, evidence))
+    return replaced
 
 
 def _declarations(path: Path) -> dict:

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.compose import make_column_transformer
 
 from runner.analysis import datasets, drift, explain, metrics, modeling, plots, profiling, robustness, tasks
 
@@ -126,3 +127,17 @@ def test_a_category_column_with_thousands_of_values_is_drawn_as_its_most_frequen
     fig = plots.distributions(frame, "y", ["zip"])
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert len(labels) == plots.MAX_BARS + 1 and plots.OTHER in labels
+
+
+def test_a_model_without_a_fast_explainer_gets_additive_model_agnostic_shap_values():
+    from sklearn.neighbors import KNeighborsRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame, _ = datasets.synthetic_credit(400, seed=2, task="regression")
+    X = frame[["debt_ratio", "late_payments", "purpose"]]
+    encode = make_column_transformer((OneHotEncoder(handle_unknown="ignore"), ["purpose"]), remainder="passthrough")
+    model = make_pipeline(encode, KNeighborsRegressor(15)).fit(X, frame["default"])
+    values = explain.shap_explanation(model, X.head(60), X.iloc[100:130], "regression")
+    assert values.values.shape == (30, 3)
+    assert np.allclose(values.values.sum(axis=1) + values.base_values, model.predict(X.iloc[100:130]))

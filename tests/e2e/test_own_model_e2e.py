@@ -59,3 +59,44 @@ def test_a_model_logged_elsewhere_is_judged_and_a_pickle_only_when_allowed(proje
     verdict = read_json(run_folders(project)[-1] / "verdict.json")
     assert any("allow_pickle" in w and pickled in w for w in verdict["warnings"])
     assert read_json(run_folders(project)[-1] / "evidence.json")["train.allow_pickle"] is True
+
+
+def test_the_data_scientist_s_own_training_notebook_through_a_full_run_and_a_rerun(project):
+    import shutil
+
+    import joblib
+    import pandas as pd
+    import yaml
+    from conftest import ROOT
+    from sklearn.metrics import roc_auc_score
+
+    shutil.copy(ROOT / "templates" / "train_own.ipynb", project / "params" / "my_train.ipynb")
+    params = yaml.safe_load((project / "params" / "credit.yaml").read_text(encoding="utf-8"))
+    params["data"]["synthetic"]["n_rows"] = 3000
+    params["stages"]["train"] = {"notebook": "my_train.ipynb", "model_type": "xgboost"}
+    (project / "params" / "own.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    refused = signoff("run", "params/own.yaml", cwd=project)  # checked like any stage notebook, before it runs
+    assert refused.returncode == 2 and "my_train.ipynb declares no parameter 'model_type'" in refused.stderr
+    params["stages"]["train"] = {"notebook": "my_train.ipynb", "n_estimators": 60, "min_recall": 0.75}
+    (project / "params" / "own.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+
+    result = signoff("run", "params/own.yaml", cwd=project)
+    assert result.returncode in (0, 1), result.stdout + result.stderr
+    (run,) = run_folders(project)
+    verdict, evidence = read_json(run / "verdict.json"), read_json(run / "evidence.json")
+    assert all(stage["status"] == "passed" for stage in verdict["stages"]), verdict["stages"]
+    assert evidence["train.model_type"] == "RandomForestClassifier" and evidence["train.min_recall"] == 0.75
+    model = joblib.load(run / "artifacts" / "model.joblib")
+    assert [name for name, _ in model.steps] == ["preprocess", "forest"]  # the notebook's own pipeline
+    reference, _ = datasets.load(params["data"], 42, project / "x")
+    test = (pd.read_parquet(run / "artifacts" / "split.parquet")["split"] == "test").to_numpy()
+    rows = reference[test]
+    assert evidence["validate.roc_auc"] == pytest.approx(
+        roc_auc_score(rows["default"], model.predict_proba(rows[evidence["train.features"]])[:, 1]))
+    assert evidence["infra.loadable"] == 1 and evidence["explain.top_feature"] in evidence["train.features"]
+    assert "fairness.sex.disparate_impact_ratio" in evidence
+
+    (project / "params" / "my_train.ipynb").unlink()  # a re-run takes the archived source, not today's file
+    again = signoff("rerun", str(run), cwd=project)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "reproduced: every evidence value agrees" in again.stdout

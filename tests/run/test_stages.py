@@ -1,3 +1,5 @@
+import shutil
+
 import pytest
 from conftest import ROOT, write_notebook
 
@@ -26,3 +28,30 @@ def test_needs_must_name_an_earlier_stage(tmp_path):
     write_notebook(tmp_path / "02_b.ipynb", "x = 1")
     with pytest.raises(SignoffError, match="'b', which is not an earlier stage"):
         stages.discover(tmp_path)
+
+
+def test_a_stage_s_own_notebook_runs_in_its_place_with_its_own_declarations(tmp_path):
+    from runner import config
+
+    (tmp_path / "params").mkdir()
+    shutil.copy(ROOT / "templates" / "train_own.ipynb", tmp_path / "params" / "mine.ipynb")
+    (tmp_path / "params" / "p.yaml").write_text("model: m\nstages:\n  train: {notebook: mine.ipynb, n_estimators: 9}\n")
+    params = config.load_params(tmp_path / "params" / "p.yaml")
+    assert params["stages"]["train"]["notebook"] == str(tmp_path / "params" / "mine.ipynb")  # relative to the file
+    found = stages.replace(stages.discover(ROOT / "notebooks"), params["stages"], tmp_path / "p.yaml")
+    train = next(s for s in found if s.name == "train")
+    assert train.path == tmp_path / "params" / "mine.ipynb" and train.needs == ("eda",)
+    assert "train.task" in train.declared() and [s.name for s in found][:3] == ["eda", "train", "validate"]
+    from runner.run import paramcheck
+
+    given = paramcheck.stage_parameters(found, params, tmp_path / "p.yaml")["train"]
+    assert given["n_estimators"] == 9 and "notebook" not in given
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("nope.ipynb", r"stages.train.notebook: expected a .ipynb file, got '.*nope.ipynb' \(no such file\)"),
+    (3, "stages.train.notebook: expected a .ipynb file, got 3"),
+])
+def test_an_own_notebook_that_is_not_there_is_refused(tmp_path, value, message):
+    with pytest.raises(SignoffError, match=message):
+        stages.replace(stages.discover(ROOT / "notebooks"), {"train": {"notebook": value}}, tmp_path / "p.yaml")

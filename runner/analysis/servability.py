@@ -9,6 +9,7 @@ input example logged with it.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -88,6 +89,9 @@ def check_loadable(model_uri: str) -> dict[str, Any]:
     return {"loadable": 1, "error": "", "seconds": seconds, **json.loads(done.stdout.strip().splitlines()[-1])}
 
 
+NATIVE_XGBOOST = ("xgboost.sklearn.XGBClassifier", "xgboost.sklearn.XGBRegressor")  # mlflow.xgboost models it loads
+
+
 def logged_model(model_uri: str, allow_pickle: bool, features: list[str], key: str, store: str) -> dict[str, Any]:
     """What a model logged elsewhere is, read from its MLmodel file alone (nothing of it is loaded):
     refuses, naming ``key``, a URI that does not resolve, a pickle unless ``allow_pickle``, skops types
@@ -104,11 +108,22 @@ def logged_model(model_uri: str, allow_pickle: bool, features: list[str], key: s
                            f"({type(exc).__name__}: {str(exc).splitlines()[0]}); expected models:/NAME/VERSION, "
                            "models:/NAME@ALIAS or runs:/RUN_ID/PATH of a logged model") from None
     meta = yaml.safe_load(described)
-    sklearn = meta.get("flavors", {}).get("sklearn")
+    flavors = meta.get("flavors", {})
+    native = flavors.get("xgboost")
+    sklearn = flavors.get("sklearn")
+    if native is not None and sklearn is None:  # mlflow.xgboost: the booster in XGBoost's own format, no pickle
+        if importlib.util.find_spec("xgboost") is None:
+            raise SignoffError(f"{key}: {model_uri} is an XGBoost model, and the boosters extra is not installed: "
+                               "pip install -e '.[boosters]'")
+        if native.get("model_class") not in NATIVE_XGBOOST:
+            raise SignoffError(f"{key}: {model_uri} is an XGBoost {native.get('model_class')}; Signoff scores "
+                               f"{' or '.join(NATIVE_XGBOOST)} (log the scikit-learn wrapper with mlflow.xgboost)")
+        described_model = {"serialization": "xgboost", "model_class": native["model_class"], "file": native["data"]}
+        return {**described_model, "features": _signature_inputs(meta, model_uri, features, key)}
     if sklearn is None:
-        flavors = ", ".join(meta.get("flavors", {})) or "none"
-        raise SignoffError(f"{key}: {model_uri} has no scikit-learn flavour (it has {flavors}); log the model "
-                           "with mlflow.sklearn.log_model (any scikit-learn-compatible estimator)")
+        raise SignoffError(f"{key}: {model_uri} has no scikit-learn or XGBoost flavour (it has "
+                           f"{', '.join(flavors) or 'none'}); log the model with mlflow.sklearn.log_model (any "
+                           "scikit-learn-compatible estimator) or mlflow.xgboost.log_model")
     serialization = sklearn.get("serialization_format", "cloudpickle")
     if serialization != "skops" and not allow_pickle:
         raise SignoffError(f"{key}: {model_uri} is stored as a pickle ({serialization}), and loading a pickle runs "
@@ -118,6 +133,10 @@ def logged_model(model_uri: str, allow_pickle: bool, features: list[str], key: s
     if serialization == "skops" and untrusted:
         raise SignoffError(f"{key}: {model_uri} asks skops to trust {', '.join(untrusted)}, which Signoff does not "
                            "trust (add them to runner.analysis.modeling.TRUSTED_TYPES after review)")
+    return {"serialization": serialization, "features": _signature_inputs(meta, model_uri, features, key)}
+
+
+def _signature_inputs(meta: dict[str, Any], model_uri: str, features: list[str], key: str) -> list[str]:
     inputs = [column["name"] for column in json.loads((meta.get("signature") or {}).get("inputs") or "[]")
               if "name" in column]
     if not inputs:
@@ -127,12 +146,13 @@ def logged_model(model_uri: str, allow_pickle: bool, features: list[str], key: s
     if lacking:
         raise SignoffError(f"{key}: {model_uri} expects columns the data's features lack: {', '.join(lacking)} "
                            f"(features: {', '.join(features)})")
-    return {"serialization": serialization, "features": inputs}
+    return inputs
 
 
 def load_logged(model_uri: str, allow_pickle: bool, features: list[str]) -> tuple[Any, list[str]]:
     """The scikit-learn model at ``model_uri`` and the feature columns it takes, after :func:`logged_model`'s
-    checks: a skops file is loaded trusting Signoff's own list, a pickle only with ``allow_pickle``."""
+    checks: a skops file is loaded trusting Signoff's own list, an XGBoost model from XGBoost's own format into
+    a class of :data:`NATIVE_XGBOOST`, a pickle only with ``allow_pickle``."""
     import mlflow
 
     described = logged_model(model_uri, allow_pickle, features, "model_uri", tracking_uri())
@@ -141,6 +161,12 @@ def load_logged(model_uri: str, allow_pickle: bool, features: list[str]) -> tupl
         if described["serialization"] == "skops":
             (path,) = local.glob("*.skops")
             return modeling.load_skops(path), described["features"]
+        if described["serialization"] == "xgboost":  # the class from Signoff's own list, the trees from XGBoost's file
+            import xgboost
+
+            model = getattr(xgboost, described["model_class"].rsplit(".", 1)[1])()
+            model.load_model(str(local / described["file"]))
+            return model, described["features"]
         os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "true"  # allow_pickle: the params file said so
         import mlflow.sklearn
 

@@ -1,6 +1,7 @@
 """A model trained elsewhere (`stages.train.model_uri`): judged by a real run from a real MLflow store,
 refused before any notebook when it would run its author's code."""
 
+import joblib
 import pytest
 from conftest import keep_stages, read_json, run_folders, signoff
 
@@ -58,13 +59,39 @@ def test_a_model_logged_elsewhere_is_judged_and_a_pickle_only_when_allowed(proje
     assert allowed.returncode in (0, 1), allowed.stdout + allowed.stderr
     verdict = read_json(run_folders(project)[-1] / "verdict.json")
     assert any("allow_pickle" in w and pickled in w for w in verdict["warnings"])
+
+    native, booster = logged_with_xgboost(project, "boosted")  # XGBoost's own format: loaded without a pickle
+    result = signoff("run", "params/credit.yaml", "-p", f"stages.train.model_uri={native}", cwd=project)
+    assert result.returncode in (0, 1), result.stdout + result.stderr
+    run = run_folders(project)[-1]
+    evidence = read_json(run / "evidence.json")
+    assert evidence["train.model_type"] == "XGBClassifier" and evidence["train.features"] == ["income", "debt_ratio"]
+    loaded = joblib.load(run / "artifacts" / "model.joblib")
+    rows = reference[["income", "debt_ratio"]].head(50)
+    assert (loaded.predict_proba(rows) == booster.predict_proba(rows)).all()
+    assert not any("allow_pickle" in w for w in read_json(run / "verdict.json")["warnings"])
+
+
+def logged_with_xgboost(project, name):
+    import mlflow
+    import mlflow.xgboost
+    from mlflow.models import infer_signature
+    from xgboost import XGBClassifier
+
+    frame, _ = datasets.synthetic_credit(2000, seed=8)
+    X = frame[["income", "debt_ratio"]]
+    model = XGBClassifier(n_estimators=20, max_depth=3).fit(X, frame["default"])
+    mlflow_store.connect(mlflow_store.embedded_uri(project / "outputs"))
+    with mlflow.start_run():
+        mlflow.xgboost.log_model(model, name="model", registered_model_name=name,
+                                 signature=infer_signature(X, model.predict_proba(X.head())))
+    return f"models:/{name}/1", model
     assert read_json(run_folders(project)[-1] / "evidence.json")["train.allow_pickle"] is True
 
 
 def test_the_data_scientist_s_own_training_notebook_through_a_full_run_and_a_rerun(project):
     import shutil
 
-    import joblib
     import pandas as pd
     import yaml
     from conftest import ROOT

@@ -147,7 +147,7 @@ def prepared(data: dict[str, Any], seed: int, cache_dir: Path) -> Prepared:
     folder = cache_dir / f"data-{key}"
     reference_file, current_file, facts_file = (folder / name for name in
                                                 ("reference.parquet", "current.parquet", "facts.json"))
-    if reference_file.exists():
+    if reference_file.exists() and facts_file.exists():  # a folder of an older Signoff lacks the facts: rebuilt
         current = pd.read_parquet(current_file) if current_file.exists() else None
         facts = json.loads(facts_file.read_text(encoding="utf-8"))
         return Prepared(pd.read_parquet(reference_file), current, **facts)

@@ -226,3 +226,12 @@ def test_synthetic_tasks_keep_the_bias_and_drift_knobs(task):
         assert sorted(fair["y"].unique()) == datasets.GRADES and fair["y"].value_counts(normalize=True).min() > 0.05
     else:
         assert fair["y"].dtype == "float64" and (fair["y"] > 0).all()
+
+
+def test_a_cache_folder_of_an_older_signoff_without_the_target_facts_is_rebuilt(tmp_path):
+    params = {**DEFAULTS["data"], "synthetic": {**DEFAULTS["data"]["synthetic"], "n_rows": 300}}
+    datasets.prepared(params, 5, tmp_path)
+    (facts,) = tmp_path.glob("data-*/facts.json")
+    facts.unlink()  # as an earlier version left it: the frames, no task
+    again = datasets.prepared(params, 5, tmp_path)
+    assert again.task == "binary" and facts.is_file()

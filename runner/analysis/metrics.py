@@ -143,15 +143,22 @@ def statistics(task: str, y: np.ndarray, n_classes: int) -> dict[str, Callable[[
     return found
 
 
+ABSOLUTE_ERRORS = {"mae", "median_ae", "mape"}  # a regression's baseline for these is the median, not the mean
+
+
 def evaluate(task: str, y: np.ndarray, pred: np.ndarray, baseline_pred: np.ndarray, n_classes: int, n_boot: int,
-             seed: int) -> dict[str, float]:
+             seed: int, median_pred: np.ndarray | None = None) -> dict[str, float]:
     """The task's held-out evidence: every metric for the model and the baseline, the lift over the baseline
-    (positive: the model is better, whichever way the metric points) and the headline intervals."""
+    (positive: the model is better, whichever way the metric points) and the headline intervals.
+
+    A regression's baseline is the training mean for squared errors and R², and with ``median_pred``
+    the training median for absolute errors (the constant each kind of error is smallest for)."""
     found = statistics(task, y, n_classes)
     model = {name: statistic(y, pred) for name, statistic in found.items()}
     evidence = dict(model)
     for name, statistic in found.items():
-        evidence[f"baseline_{name}"] = base = statistic(y, baseline_pred)
+        base_pred = median_pred if median_pred is not None and name in ABSOLUTE_ERRORS else baseline_pred
+        evidence[f"baseline_{name}"] = base = statistic(y, base_pred)
         evidence[f"{name}_lift"] = base - model[name] if name in LOWER_IS_BETTER else model[name] - base
     headline = {name: found[name] for name in HEADLINE[task] if name in found}
     classes = n_classes if task != "regression" else 0

@@ -60,7 +60,7 @@ def rerun(run_dir: Path, jobs: int, progress: Progress, started_by: str, wait: f
 
 
 def sources(run_dir: Path, scratch: Path, output_root: Path) -> pipeline.Layout:
-    """Rebuild a project from an archived run: stage notebooks under their original names, templates, params."""
+    """Rebuild a project from an archived run: its stage notebooks numbered in the run's order, templates, params."""
     for folder in ("notebooks", "templates", "params"):
         (scratch / folder).mkdir()
     archived = records.ArchivedRun(run_dir)

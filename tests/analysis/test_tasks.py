@@ -45,6 +45,11 @@ def test_regression_evidence_matches_scikit_learn_and_mape_needs_nonzero_targets
     assert found["mape"] == pytest.approx(skm.mean_absolute_percentage_error(Y_REG, PRED_REG))
     assert found["mae_lift"] == pytest.approx(found["baseline_mae"] - found["mae"]) and found["mae_lift"] > 0
     assert found["r2_ci_low"] < found["r2"] < found["r2_ci_high"]
+    median = np.full(N, np.median(Y_REG))
+    by_median = metrics.evaluate("regression", Y_REG, PRED_REG, base, 0, n_boot=20, seed=1, median_pred=median)
+    assert by_median["baseline_mae"] == pytest.approx(skm.mean_absolute_error(Y_REG, median))
+    assert by_median["baseline_mae"] < found["baseline_mae"]  # the median is the better constant for MAE
+    assert by_median["baseline_rmse"] == found["baseline_rmse"]  # the mean stays the baseline of squared errors
     with_zero = metrics.evaluate("regression", np.r_[0.0, Y_REG[1:]], PRED_REG, base, 0, n_boot=20, seed=1)
     assert "mape" not in with_zero and "mape_ci_low" not in with_zero
 

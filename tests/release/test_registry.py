@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import skops.io
 
-from runner import cli, mlflow_store, records
-from runner.analysis import datasets, modeling
+from runner import cli, config, mlflow_store, records
+from runner.analysis import datasets, modeling, tasks
 from runner.audit import archive, redact
 from runner.errors import SignoffError
 from runner.release import decisions, mlflow_registry
@@ -33,16 +33,21 @@ def test_what_goes_to_mlflow_is_flat_bounded_and_free_of_credentials():
     assert redact.redact_uri("https://tok@h/p") == "https://***@h/p"
 
 
-def test_skops_trusts_exactly_what_each_model_type_needs(tmp_path):
-    frame, _ = datasets.synthetic_credit(500, seed=3)
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_skops_trusts_exactly_what_each_model_type_needs(tmp_path, task):
+    frame, _ = datasets.synthetic_credit(500, seed=3, task=task)
     features = datasets.features(frame, {"target": "default", "sensitive_features": ["sex", "age_band"]})
+    y, _ = tasks.encode(frame["default"], task, {}, "synthetic", "default")
     for model_type in modeling.MODEL_TYPES:
-        model = modeling.build(model_type, frame[features], 0, 200, 0.1).fit(frame[features], frame["default"])
+        if task == "regression" and model_type in config.CLASSIFICATION_ONLY:
+            continue
+        model = modeling.build(model_type, frame[features], 0, 200, 0.1, task=task).fit(frame[features], y)
         needed = modeling.trusted_types_needed(model)
         assert set(needed) <= set(modeling.TRUSTED_TYPES)
         skops.io.dump(model, tmp_path / "m.skops")
         loaded = modeling.load_skops(tmp_path / "m.skops")
-        assert np.allclose(loaded.predict_proba(frame[features]), model.predict_proba(frame[features]))
+        assert np.allclose(tasks.predictions(loaded, frame[features], task),
+                           tasks.predictions(model, frame[features], task))
     model.custom = modeling.split  # a function from outside the allow-list
     with pytest.raises(ValueError, match="runner.analysis.modeling.split"):
         modeling.trusted_types_needed(model)

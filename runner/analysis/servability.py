@@ -9,6 +9,7 @@ input example logged with it.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import os
@@ -90,6 +91,7 @@ def check_loadable(model_uri: str) -> dict[str, Any]:
 
 
 NATIVE_XGBOOST = ("xgboost.sklearn.XGBClassifier", "xgboost.sklearn.XGBRegressor")  # mlflow.xgboost models it loads
+SKLEARN_LIKE = ("sklearn", "lightgbm")  # flavours that store a scikit-learn(-API) model with skops (or a pickle)
 
 
 def logged_model(model_uri: str, allow_pickle: bool, features: list[str], key: str, store: str) -> dict[str, Any]:
@@ -110,30 +112,41 @@ def logged_model(model_uri: str, allow_pickle: bool, features: list[str], key: s
     meta = yaml.safe_load(described)
     flavors = meta.get("flavors", {})
     native = flavors.get("xgboost")
-    sklearn = flavors.get("sklearn")
-    if native is not None and sklearn is None:  # mlflow.xgboost: the booster in XGBoost's own format, no pickle
-        if importlib.util.find_spec("xgboost") is None:
-            raise SignoffError(f"{key}: {model_uri} is an XGBoost model, and the boosters extra is not installed: "
-                               "pip install -e '.[boosters]'")
+    if native is not None and "sklearn" not in flavors:  # mlflow.xgboost: the booster in XGBoost's own format
+        _require_boosters(key, model_uri, "XGBoost")
         if native.get("model_class") not in NATIVE_XGBOOST:
             raise SignoffError(f"{key}: {model_uri} is an XGBoost {native.get('model_class')}; Signoff scores "
                                f"{' or '.join(NATIVE_XGBOOST)} (log the scikit-learn wrapper with mlflow.xgboost)")
         described_model = {"serialization": "xgboost", "model_class": native["model_class"], "file": native["data"]}
         return {**described_model, "features": _signature_inputs(meta, model_uri, features, key)}
-    if sklearn is None:
-        raise SignoffError(f"{key}: {model_uri} has no scikit-learn or XGBoost flavour (it has "
+    flavour = next((name for name in SKLEARN_LIKE if name in flavors), None)
+    if flavour is None:
+        raise SignoffError(f"{key}: {model_uri} has no scikit-learn, XGBoost or LightGBM flavour (it has "
                            f"{', '.join(flavors) or 'none'}); log the model with mlflow.sklearn.log_model (any "
-                           "scikit-learn-compatible estimator) or mlflow.xgboost.log_model")
-    serialization = sklearn.get("serialization_format", "cloudpickle")
+                           "scikit-learn-compatible estimator), mlflow.xgboost or mlflow.lightgbm")
+    described_flavour = flavors[flavour]
+    if flavour == "lightgbm":
+        _require_boosters(key, model_uri, "LightGBM")
+        if described_flavour.get("model_class", "").endswith(".Booster"):
+            raise SignoffError(f"{key}: {model_uri} is a bare LightGBM Booster, which cannot score a data frame the "
+                               "way Signoff does; log the scikit-learn wrapper (LGBMClassifier, LGBMRegressor)")
+    serialization = described_flavour.get("serialization_format", "cloudpickle")
     if serialization != "skops" and not allow_pickle:
         raise SignoffError(f"{key}: {model_uri} is stored as a pickle ({serialization}), and loading a pickle runs "
                            "whatever code its author put in it; log it with serialization_format='skops', or set "
                            "stages.train.allow_pickle: true if you trust whoever wrote it (the verdict will say so)")
-    untrusted = sorted(set(sklearn.get("skops_trusted_types") or []) - set(modeling.TRUSTED_TYPES))
+    untrusted = sorted(set(described_flavour.get("skops_trusted_types") or []) - set(modeling.TRUSTED_TYPES))
     if serialization == "skops" and untrusted:
         raise SignoffError(f"{key}: {model_uri} asks skops to trust {', '.join(untrusted)}, which Signoff does not "
                            "trust (add them to runner.analysis.modeling.TRUSTED_TYPES after review)")
-    return {"serialization": serialization, "features": _signature_inputs(meta, model_uri, features, key)}
+    return {"serialization": serialization, "flavour": flavour,
+            "features": _signature_inputs(meta, model_uri, features, key)}
+
+
+def _require_boosters(key: str, model_uri: str, library: str) -> None:
+    if importlib.util.find_spec(library.lower()) is None:
+        raise SignoffError(f"{key}: {model_uri} is a {library} model, and the boosters extra is not installed: "
+                           "pip install -e '.[boosters]'")
 
 
 def _signature_inputs(meta: dict[str, Any], model_uri: str, features: list[str], key: str) -> list[str]:
@@ -168,9 +181,8 @@ def load_logged(model_uri: str, allow_pickle: bool, features: list[str]) -> tupl
             model.load_model(str(local / described["file"]))
             return model, described["features"]
         os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "true"  # allow_pickle: the params file said so
-        import mlflow.sklearn
-
-        return mlflow.sklearn.load_model(str(local)), described["features"]
+        loader = importlib.import_module(f"mlflow.{described['flavour']}")
+        return loader.load_model(str(local)), described["features"]
 
 
 def _serve_once(model_uri: str) -> dict[str, Any]:

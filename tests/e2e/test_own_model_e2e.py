@@ -71,6 +71,13 @@ def test_a_model_logged_elsewhere_is_judged_and_a_pickle_only_when_allowed(proje
     assert (loaded.predict_proba(rows) == booster.predict_proba(rows)).all()
     assert not any("allow_pickle" in w for w in read_json(run / "verdict.json")["warnings"])
 
+    light, classifier = logged_with_lightgbm(project, "light")  # mlflow.lightgbm's skops file, Signoff's trusted types
+    result = signoff("run", "params/credit.yaml", "-p", f"stages.train.model_uri={light}", cwd=project)
+    assert result.returncode in (0, 1), result.stdout + result.stderr
+    loaded = joblib.load(run_folders(project)[-1] / "artifacts" / "model.joblib")
+    assert type(loaded).__name__ == "LGBMClassifier"
+    assert (loaded.predict_proba(rows) == classifier.predict_proba(rows)).all()
+
 
 def logged_with_xgboost(project, name):
     import mlflow
@@ -127,3 +134,19 @@ def test_the_data_scientist_s_own_training_notebook_through_a_full_run_and_a_rer
     again = signoff("rerun", str(run), cwd=project)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "reproduced: every evidence value agrees" in again.stdout
+
+
+def logged_with_lightgbm(project, name):
+    import mlflow
+    import mlflow.lightgbm
+    from lightgbm import LGBMClassifier
+    from mlflow.models import infer_signature
+
+    frame, _ = datasets.synthetic_credit(2000, seed=9)
+    X = frame[["income", "debt_ratio"]]
+    model = LGBMClassifier(n_estimators=20, verbose=-1).fit(X, frame["default"])
+    mlflow_store.connect(mlflow_store.embedded_uri(project / "outputs"))
+    with mlflow.start_run():
+        mlflow.lightgbm.log_model(model, name="model", registered_model_name=name,
+                                  signature=infer_signature(X, model.predict_proba(X.head())))
+    return f"models:/{name}/1", model

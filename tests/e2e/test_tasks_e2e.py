@@ -92,14 +92,26 @@ def test_a_multiclass_model_on_the_wine_data(project):
     assert evidence["infra.loadable"] == 1 and evidence["explain.top_feature"] in frame.columns
 
 
-def test_a_minimal_params_file_on_real_binary_data_without_current_data_or_sensitive_features(project):
+def test_a_binary_model_on_the_breast_cancer_data(project):
     frame = bundled.load_breast_cancer(as_frame=True).frame
-    result, run, evidence = real_project(project, frame, "cancer", "target", "[]", "random_forest", [
-        ("auc", "validate.roc_auc", "min", 0.9)])
+    frame["cohort"] = np.where(np.arange(len(frame)) % 3 == 0, "early", "late")  # a group column to compare
+    result, run, evidence = real_project(project, frame, "cancer", "target", "[cohort]", "random_forest", [
+        ("auc", "validate.roc_auc", "min", 0.9), ("parity", "fairness.cohort.disparate_impact_ratio", "min", 0.5)])
     assert result.returncode == 0, result.stdout + result.stderr
     assert evidence["train.task"] == "binary" and 0 < evidence["train.threshold"] < 1
-    model, X, y, _ = saved(run, frame, "target")
-    assert evidence["validate.roc_auc"] == pytest.approx(skm.roc_auc_score(y, model.predict_proba(X)[:, 1]))
+    model, X, y, rows = saved(run, frame, "target")
+    score = model.predict_proba(X)[:, 1]
+    assert evidence["validate.roc_auc"] == pytest.approx(skm.roc_auc_score(y, score))
+    selected = pd.Series(score >= evidence["train.threshold"]).groupby(rows["cohort"].to_numpy()).mean()
+    assert evidence["fairness.cohort.disparate_impact_ratio"] == pytest.approx(selected.min() / selected.max())
+    assert evidence["infra.loadable"] == 1
+
+
+def test_a_minimal_params_file_on_real_data_without_current_data_or_sensitive_features(project):
+    frame = bundled.load_breast_cancer(as_frame=True).frame
+    result, run, evidence = real_project(project, frame, "minimal", "target", "[]", "logistic_regression", [
+        ("auc", "validate.roc_auc", "min", 0.9)])
+    assert result.returncode == 0, result.stdout + result.stderr
     assert "no sensitive features" in evidence["fairness.not_applicable"]
     assert "no current data" in evidence["drift.not_applicable"]
     verdict = read_json(run / "verdict.json")
@@ -108,19 +120,20 @@ def test_a_minimal_params_file_on_real_binary_data_without_current_data_or_sensi
     assert checklist["model.threshold"] == "answered"
 
 
-@pytest.mark.parametrize(("params", "model", "task", "gate"), [
-    ("loss.yaml", "credit-loss", "regression", "explained-variance"),
-    ("grade.yaml", "credit-grade", "multiclass", "discrimination"),
+@pytest.mark.parametrize(("params", "model", "task", "model_type", "passes"), [
+    ("loss.yaml", "credit-loss", "regression", "linear", "beats-baseline"),  # ridge, through the fresh-process load
+    ("grade.yaml", "credit-grade", "multiclass", "hist_gradient_boosting", "discrimination"),
 ])
-def test_the_example_of_each_task_runs_on_synthetic_data(project, params, model, task, gate):
+def test_the_example_of_each_task_runs_on_synthetic_data(project, params, model, task, model_type, passes):
     result = signoff("run", f"params/{params}", "-p", "data.synthetic.n_rows=3000", "-p", "stages.train.max_iter=80",
-                     cwd=project)
+                     "-p", f"stages.train.model_type={model_type}", cwd=project)
     assert result.returncode in (0, 1), result.stdout + result.stderr  # on 3,000 rows a fairness gate may block
     (run,) = run_folders(project, model)
     verdict, evidence = read_json(run / "verdict.json"), read_json(run / "evidence.json")
     assert all(stage["status"] == "passed" for stage in verdict["stages"]) and evidence["train.task"] == task
     assert [g["id"] for g in verdict["gates"] if g["status"] == "missing"] == []  # every gate has its evidence
-    assert next(g for g in verdict["gates"] if g["id"] == gate)["status"] == "pass"
+    assert next(g for g in verdict["gates"] if g["id"] == passes)["status"] == "pass"
+    assert evidence["infra.loadable"] == 1 and evidence["train.model_type"] == model_type
     checklist = {item["id"]: item["status"] for item in verdict["checklist"]}
     assert checklist["model.metrics"] == "answered" and checklist["model.threshold"] == "not applicable"
     assert (run / "html" / "report.html").is_file() and (run / "evidently_drift.html").is_file()

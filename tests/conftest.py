@@ -3,6 +3,8 @@ example run made once per session for the many checks that read it or build on i
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -17,7 +19,7 @@ import nbformat
 import pytest
 import yaml
 
-from runner import startup
+from runner import cli, startup
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,6 +35,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
         elif "example" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("example"))
+    items.sort(key=_cost_order)
+
+
+def _cost_order(item: pytest.Item) -> int:
+    """The longest work first (the shared example's tests, the notebooks, the other end-to-end runs), the unit
+    tests last: with xdist, the workers then end together instead of one waiting for a late long run."""
+    if "example" in getattr(item, "fixturenames", ()):
+        return 0
+    if item.nodeid.startswith("notebooks/"):
+        return 1
+    return 2 if item.get_closest_marker("slow") else 3
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -150,6 +163,21 @@ def signoff(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproc
                           capture_output=True, text=True, timeout=900)
 
 
+def decide(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """A command that runs no notebook (verify, list, params and the registry's decisions) through the CLI's
+    own entry point, in this process: the same code and exit code as from a shell, without paying MLflow's
+    imports (~5 s) again for each one.  Runs, and decisions that must race, go through :func:`signoff`."""
+    out, err = io.StringIO(), io.StringIO()
+    previous = os.getcwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main(list(args))
+    finally:
+        os.chdir(previous)
+    return subprocess.CompletedProcess(["signoff", *args], code, out.getvalue(), err.getvalue())
+
+
 def start_signoff(*args: str, cwd: Path) -> subprocess.Popen:
     """The CLI in the background, in its own process group (so a test can kill it with its kernels)."""
     return subprocess.Popen([sys.executable, "-m", "runner", *args], cwd=cwd, env=_environment(cwd, None),
@@ -160,15 +188,31 @@ def _environment(cwd: Path, extra: dict[str, str] | None) -> dict[str, str]:
     return {**os.environ, "SIGNOFF_SCRATCH": str(cwd / "scratch"), **(extra or {})}
 
 
+# Each stage's costliest knobs turned down, for runs whose checks do not read what they buy (finer
+# intervals, more plots, more SHAP rows): the same code paths, a fraction of the time.
+QUICK = {
+    "eda": {"plot_columns": 3},
+    "validate": {"n_boot": 50},
+    "explain": {"shap_rows": 200, "permutation_repeats": 2, "wrong_examples": 1},
+    "fairness": {"n_boot": 20},
+    "drift": {"sample_rows": 1500},
+}
+
+
+def quick(stages: dict[str, dict]) -> dict[str, dict]:
+    """``stages`` (a params file's mapping) with :data:`QUICK`'s knobs for every stage it names; its own win."""
+    return {name: {**QUICK.get(name, {}), **(values or {})} for name, values in stages.items()}
+
+
 def keep_stages(project: Path, *names: str, rows: int | None = None) -> None:
     """Drop every other stage notebook, its params and the gates on its evidence (and, with ``rows``, use
-    that many synthetic rows): a faster run."""
+    that many synthetic rows): a faster run, with :data:`QUICK` knobs."""
     for path in (project / "notebooks").glob("*.ipynb"):
         if path.stem.split("_", 1)[1] not in names:
             path.unlink()
     example = project / "params" / "credit.yaml"
     params = yaml.safe_load(example.read_text(encoding="utf-8"))
-    params["stages"] = {k: v for k, v in params["stages"].items() if k in names}
+    params["stages"] = quick({name: params["stages"].get(name, {}) for name in names})
     for key in ("gates", "monitor_gates"):
         params[key] = [g for g in params[key] if g["metric"].split(".")[0] in names]
     if rows is not None:

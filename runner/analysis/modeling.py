@@ -14,7 +14,6 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
-import skops.io
 from sklearn.compose import ColumnTransformer
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import (
@@ -198,6 +197,8 @@ def load(folder: Path) -> dict[str, Any]:
 
 def trusted_types_needed(model: Any) -> list[str]:
     """Exactly the types skops must trust to load ``model``; refuses one outside :data:`TRUSTED_TYPES`."""
+    import skops.io  # here, not at the top: 1.2 s of imports that only the infra stage and loading a logged model use
+
     needed = skops.io.get_untrusted_types(data=skops.io.dumps(model))
     unknown = sorted(set(needed) - set(TRUSTED_TYPES))
     if unknown:
@@ -208,6 +209,8 @@ def trusted_types_needed(model: Any) -> list[str]:
 
 def load_skops(path: Path) -> Any:
     """A model file saved with skops, trusting only :data:`TRUSTED_TYPES`."""
+    import skops.io
+
     return skops.io.load(path, trusted=list(TRUSTED_TYPES))
 
 

@@ -18,8 +18,11 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pandas as pd
 
@@ -58,7 +61,7 @@ def log_model(model: Any, X: pd.DataFrame, mlflow_run_id: str, example_rows: int
     example = serving_frame(X.head(example_rows))
     predict_fn = "predict" if task == "regression" else "predict_proba"
     signature = infer_signature(serving_frame(X), getattr(model, predict_fn)(example))
-    with mlflow.start_run(run_id=mlflow_run_id):
+    with mlflow.start_run(run_id=mlflow_run_id), _requirements_taken_as_given():
         info = mlflow.sklearn.log_model(
             model, name="model", signature=signature, input_example=example, serialization_format="skops",
             skops_trusted_types=needed, pyfunc_predict_fn=predict_fn,
@@ -67,6 +70,16 @@ def log_model(model: Any, X: pd.DataFrame, mlflow_run_id: str, example_rows: int
         )
     return {"model_uri": info.model_uri, "trusted_types": needed, "mlflow_run_id": mlflow_run_id,
             "signature_inputs": len(signature.inputs.inputs)}
+
+
+@contextmanager
+def _requirements_taken_as_given() -> Iterator[None]:
+    """MLflow checks the pip requirements it is given against every installed distribution, 2.4 s of metadata
+    scans only to warn of a mismatch; they were just read from this very environment, so there is none."""
+    from mlflow.utils import environment
+
+    with mock.patch.object(environment, "warn_dependency_requirement_mismatches", lambda requirements: None):
+        yield
 
 
 def check_loadable(model_uri: str) -> dict[str, Any]:

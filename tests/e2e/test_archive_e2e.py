@@ -11,6 +11,7 @@ from conftest import (
     SECRET,
     URI_PASSWORD,
     ActiveContent,
+    decide,
     keep_stages,
     leaky_stage,
     read_json,
@@ -126,7 +127,7 @@ def test_a_killed_run_leaves_no_run_a_second_run_waits_for_the_lock_and_a_dead_h
     assert run_folders(project) == [earlier]  # no half run under a real name
     (leftover,) = (project / "outputs" / "credit-default").glob(".tmp-*")
     assert verify.check_run(earlier) == []
-    checked = signoff("verify", cwd=project)
+    checked = decide("verify", cwd=project)
     assert checked.returncode == 0 and f"note: {leftover}: unfinished run" in checked.stdout
 
     # the dead process's lock is taken over at once; the new run chains to the last archived one
@@ -135,7 +136,7 @@ def test_a_killed_run_leaves_no_run_a_second_run_waits_for_the_lock_and_a_dead_h
     assert "waiting" not in after.stdout
     newest = run_folders(project)[-1]
     assert read_json(newest / "manifest.json")["previous"] == records.sha256_file(earlier / "manifest.json")
-    assert signoff("verify", cwd=project).returncode == 0
+    assert decide("verify", cwd=project).returncode == 0
 
 
 def test_a_rerun_reproduces_from_the_archive_alone(project):
@@ -157,7 +158,7 @@ def test_a_rerun_reproduces_from_the_archive_alone(project):
     assert SECRET not in again.stdout + again.stderr
     for path in (project / "outputs").rglob("*"):
         assert not path.is_file() or SECRET.encode() not in path.read_bytes(), path
-    assert signoff("verify", cwd=project).returncode == 0
+    assert decide("verify", cwd=project).returncode == 0
     assert second.name in (project / "outputs" / "index.html").read_text(encoding="utf-8")
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import keep_stages, read_json, run_folders, signoff, start_signoff, write_notebook
+from conftest import decide, keep_stages, read_json, run_folders, signoff, start_signoff, write_notebook
 from filelock import FileLock
 
 from runner import mlflow_store, records
@@ -184,7 +184,7 @@ def test_sigterm_stops_the_kernels_archives_the_run_as_error_and_frees_the_lock(
     client = mlflow_store.connect(mlflow_store.embedded_uri(project / "outputs"))
     (tracked,) = client.search_runs([client.get_experiment_by_name("credit-default").experiment_id])
     assert tracked.info.status == "KILLED" and tracked.data.tags["signoff.archived"] == str(run)
-    assert signoff("verify", cwd=project).returncode == 0
+    assert decide("verify", cwd=project).returncode == 0
 
 
 @pytest.mark.slow
@@ -197,7 +197,7 @@ def test_a_second_signal_exits_at_once_and_leaves_what_verify_notes(project):
     assert process.returncode == 2, output
     assert "SIGINT again: exiting at once" in output
     assert run_folders(project) == []
-    checked = signoff("verify", str(project / "outputs" / "credit-default"), cwd=project)
+    checked = decide("verify", str(project / "outputs" / "credit-default"), cwd=project)
     assert "unfinished run" in checked.stdout and ".lock.holder: left by a command that was killed" in checked.stdout
 
 
@@ -213,7 +213,7 @@ def test_two_models_started_together_into_a_new_output_root_both_finish(project)
     assert all("promoted to champion" in output for output in outputs)
     client = mlflow_store.connect(mlflow_store.embedded_uri(project / "outputs"))
     assert {mlflow_registry.alias(client, name, "champion") for name in ("first", "second")} == {"1"}
-    assert signoff("verify", cwd=project).returncode == 0
+    assert decide("verify", cwd=project).returncode == 0
 
 
 @contextmanager

@@ -2,7 +2,7 @@
 
 import pandas as pd
 import pytest
-from conftest import read_json, run_folders, signoff
+from conftest import decide, read_json, run_folders, signoff
 
 from runner.analysis import datasets
 
@@ -51,7 +51,7 @@ def test_monitor_is_healthy_on_fresh_data_alerts_on_drift_and_archives_both(exam
     assert run_folders(project) == [champion_run]  # the training chain is untouched
     index = (project / "outputs" / "index.html").read_text(encoding="utf-8")
     assert "credit-default.monitor" in index and second.name in index
-    assert signoff("verify", cwd=project).returncode == 0
+    assert decide("verify", cwd=project).returncode == 0
 
     missing = signoff("monitor", "params/credit.yaml", "--current", str(project / "none.csv"), cwd=project)
     assert missing.returncode == 2 and "none.csv: no such data file (--current)" in missing.stderr

@@ -58,6 +58,7 @@ def test_a_model_logged_elsewhere_is_judged_and_a_pickle_only_when_allowed(proje
     assert allowed.returncode in (0, 1), allowed.stdout + allowed.stderr
     verdict = read_json(run_folders(project)[-1] / "verdict.json")
     assert any("allow_pickle" in w and pickled in w for w in verdict["warnings"])
+    assert read_json(run_folders(project)[-1] / "evidence.json")["train.allow_pickle"] is True
 
     # the boosters' own MLflow flavours, loaded as the train stage loads them: no pickle
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_store.embedded_uri(project / "outputs"))
@@ -83,7 +84,6 @@ def logged_with_xgboost(project, name):
         mlflow.xgboost.log_model(model, name="model", registered_model_name=name,
                                  signature=infer_signature(X, model.predict_proba(X.head())))
     return f"models:/{name}/1", model
-    assert read_json(run_folders(project)[-1] / "evidence.json")["train.allow_pickle"] is True
 
 
 def test_the_data_scientist_s_own_training_notebook_through_a_full_run_and_a_rerun(project):
@@ -96,8 +96,8 @@ def test_the_data_scientist_s_own_training_notebook_through_a_full_run_and_a_rer
     from sklearn.metrics import roc_auc_score
 
     shutil.copy(ROOT / "templates" / "train_own.ipynb", project / "params" / "my_train.ipynb")
+    keep_stages(project, "train", "validate", "explain", "fairness", "infra", rows=3000)  # every stage reading a model
     params = yaml.safe_load((project / "params" / "credit.yaml").read_text(encoding="utf-8"))
-    params["data"]["synthetic"]["n_rows"] = 3000
     params["stages"]["train"] = {"notebook": "my_train.ipynb", "model_type": "xgboost"}
     (project / "params" / "own.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
     refused = signoff("run", "params/own.yaml", cwd=project)  # checked like any stage notebook, before it runs

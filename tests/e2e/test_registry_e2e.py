@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import keep_stages, read_json, run_folders, signoff
+from conftest import decide, keep_stages, read_json, run_folders, signoff
 
 from runner import mlflow_store
 from runner.audit import journal
@@ -84,12 +84,12 @@ def test_the_example_is_the_champion_and_a_worse_model_needs_a_waiver(example):
     assert "not registered: the verdict is BLOCKED" in worse.stdout
     assert champion(client) == "1" and len(mlflow_registry.versions(client, "credit-default")) == 1
 
-    blocked = signoff("approve", str(run2), "--by", "bob", cwd=project)
+    blocked = decide("approve", str(run2), "--by", "bob", cwd=project)
     assert blocked.returncode == 2 and "BLOCKED by no-worse-than-champion" in blocked.stderr
-    wrong = signoff("approve", str(run2), "--by", "bob", "--waive", "infra.loadable", "--reason", "r",
+    wrong = decide("approve", str(run2), "--by", "bob", "--waive", "infra.loadable", "--reason", "r",
                     "--expires", "2099-12-31", cwd=project)
     assert wrong.returncode == 2 and "no such failed gate" in wrong.stderr
-    waived = signoff("approve", str(run2), "--by", "bob", "--waive", "no-worse-than-champion",
+    waived = decide("approve", str(run2), "--by", "bob", "--waive", "no-worse-than-champion",
                      "--reason", "pilot accepted by the risk committee", "--expires", "2099-12-31", cwd=project)
     assert waived.returncode == 0, waived.stderr
     assert champion(client) == "2"  # registered at approval, then promoted
@@ -97,13 +97,12 @@ def test_the_example_is_the_champion_and_a_worse_model_needs_a_waiver(example):
     text = card.read_text(encoding="utf-8")
     assert "no-worse-than-champion** waived by bob until 2099-12-31: pilot accepted" in text
     assert "| FAIL (WAIVED) |" in text
-    assert "no-worse-than-champion until 2099-12-31" in signoff("list", "credit-default", cwd=project).stdout
+    assert "no-worse-than-champion until 2099-12-31" in decide("list", "credit-default", cwd=project).stdout
 
 
-def test_sign_off_four_eyes_concurrent_approvals_rollback_and_a_tampered_model(project, monkeypatch):
-    registry_project(project)
-    first = signoff("run", "params/credit.yaml", cwd=project)
-    assert first.returncode == 0 and "promoted to champion" in first.stdout, first.stdout + first.stderr
+def test_sign_off_four_eyes_concurrent_approvals_rollback_and_a_tampered_model(example, monkeypatch):
+    project = example.project  # the example's run made version 1 the champion
+    keep_stages(project, "train", "validate", "infra", rows=3000)  # candidates: smaller, and not gated on the champion
     client = client_for(mlflow_store.embedded_uri(project / "outputs"))
     manual = ("-p", "registry.promotion=manual", "--by", "alice")
     for _ in range(2):  # two candidates awaiting sign-off: versions 2 and 3
@@ -113,9 +112,9 @@ def test_sign_off_four_eyes_concurrent_approvals_rollback_and_a_tampered_model(p
     assert champion(client) == "1" and mlflow_registry.alias(client, "credit-default", "challenger") == "3"
     assert read_json(run2 / "evidence.json")["champion.version"] == "1"
 
-    own = signoff("approve", str(run2), "--by", "alice", cwd=project)
+    own = decide("approve", str(run2), "--by", "alice", cwd=project)
     assert own.returncode == 2 and "four-eyes" in own.stderr
-    refused = signoff("reject", str(run3), "--by", "carol", "--note", "not this week", cwd=project)
+    refused = decide("reject", str(run3), "--by", "carol", "--note", "not this week", cwd=project)
     assert refused.returncode == 0 and champion(client) == "1"
 
     # two sign-offs at once: serialized, neither decision lost, each saw the champion the other left
@@ -131,9 +130,9 @@ def test_sign_off_four_eyes_concurrent_approvals_rollback_and_a_tampered_model(p
     events = [e["event"] for e in journal.read(run3 / "decisions.jsonl")]
     assert events == ["run finished", "registered", "rejected", "approved"]
 
-    back = signoff("rollback", "credit-default", "--by", "erin", "--note", "complaints", cwd=project)
+    back = decide("rollback", "credit-default", "--by", "erin", "--note", "complaints", cwd=project)
     assert back.returncode == 0 and champion(client) == approvals[0]["version"], back.stderr
-    back = signoff("rollback", "credit-default", "--to", "1", "--by", "erin", "--note", "to the first", cwd=project)
+    back = decide("rollback", "credit-default", "--to", "1", "--by", "erin", "--note", "to the first", cwd=project)
     assert back.returncode == 0 and champion(client) == "1", back.stderr
     monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")  # this test trusts the store it just wrote
     import mlflow
@@ -141,20 +140,20 @@ def test_sign_off_four_eyes_concurrent_approvals_rollback_and_a_tampered_model(p
     served = mlflow.pyfunc.load_model("models:/credit-default@champion")
     assert served.metadata.run_id == client.get_model_version("credit-default", "1").run_id
 
-    listed = signoff("list", "credit-default", cwd=project)
+    listed = decide("list", "credit-default", cwd=project)
     assert listed.returncode == 0 and "champion" in listed.stdout.splitlines()[1], listed.stdout
 
     # a former champion whose files were altered in the artifact store does not go back into production
     model_id = client.get_model_version("credit-default", "2").source.removeprefix("models:/")
     stored = project / "outputs" / "mlartifacts" / "credit-default" / "models" / model_id / "artifacts" / "model.skops"
     stored.write_bytes(stored.read_bytes() + b"\0")
-    tampered = signoff("promote", "credit-default", "2", "--by", "erin", cwd=project)
+    tampered = decide("promote", "credit-default", "2", "--by", "erin", cwd=project)
     assert tampered.returncode == 2 and "changed after registration" in tampered.stderr and champion(client) == "1"
-    verified = signoff("verify", cwd=project)
+    verified = decide("verify", cwd=project)
     assert verified.returncode == 0 and "intact: 3 runs" in verified.stdout, verified.stdout
     ledger = project / "outputs" / "credit-default" / "ledger.jsonl"
     ledger.write_text("".join(ledger.read_text(encoding="utf-8").splitlines(keepends=True)[:-1]), encoding="utf-8")
-    truncated = signoff("verify", cwd=project)  # the chain left is valid; the anchor in MLflow is not
+    truncated = decide("verify", cwd=project)  # the chain left is valid; the anchor in MLflow is not
     assert truncated.returncode == 1 and "does not match the anchor kept in MLflow" in truncated.stdout
 
 
@@ -205,12 +204,12 @@ def test_the_same_flow_against_a_real_mlflow_server(project, mlflow_server, monk
     assert second.returncode == 0 and "awaiting sign-off" in second.stdout, second.stdout + second.stderr
     run2 = run_folders(project)[1]
     assert read_json(run2 / "evidence.json")["champion.version"] == "1"
-    assert signoff("approve", str(run2), "--by", "bob", cwd=project).returncode == 0
+    assert decide("approve", str(run2), "--by", "bob", cwd=project).returncode == 0
     client = client_for(mlflow_server)
     assert champion(client) == "2"
-    back = signoff("rollback", "credit-default", "--by", "carol", "--note", "incident 42", cwd=project)
+    back = decide("rollback", "credit-default", "--by", "carol", "--note", "incident 42", cwd=project)
     assert back.returncode == 0 and champion(client) == "1", back.stderr
     tags = client.get_model_version("credit-default", "1").tags
     assert tags["signoff.decision"] == "rolled back" and tags["signoff.decided_by"] == "carol"
-    listed = signoff("list", "credit-default", cwd=project)
+    listed = decide("list", "credit-default", cwd=project)
     assert "carol" in listed.stdout and "bob" in listed.stdout

@@ -77,7 +77,7 @@ def _ready_store(path: Path) -> None:
                         f"holds runs or models, so Signoff leaves it alone: back it up (cp {path} {path}.bak), then "
                         f"run `mlflow db upgrade sqlite:///{path}`") from None
                 aside = path.with_name(f"{path.name}.broken-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
-                _forget_engines(f"sqlite:///{path}")
+                forget_engines(f"sqlite:///{path}")
                 for suffix in ("", "-wal", "-shm"):  # WAL mode: the database is the three files together
                     if path.with_name(path.name + suffix).exists():
                         os.replace(path.with_name(path.name + suffix), aside.with_name(aside.name + suffix))
@@ -91,17 +91,22 @@ def _ready_store(path: Path) -> None:
         db.execute("PRAGMA journal_mode=WAL")  # readers never block writers
 
 
-def _forget_engines(uri: str) -> None:
+def forget_engines(uri: str | None = None) -> None:
     """MLflow keeps one SQLAlchemy engine per store URI for the life of the process (a private cache of its
     SqlAlchemyStore classes); after the file behind ``uri`` is replaced, the old engine would still open
-    the old file."""
+    the old file.  Without ``uri``: every store this process opened (a long-lived process, such as a test
+    session, whose stores are put back from copies)."""
+    if "mlflow.store.tracking.sqlalchemy_store" not in sys.modules:
+        return  # no store opened: nothing to forget, and MLflow need not be imported to know it
     from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
 
     for store in (TrackingStore, RegistryStore):
-        engine = getattr(store, "_engine_map", {}).pop(uri, None)
-        if engine is not None:
-            engine.dispose()
+        engines = getattr(store, "_engine_map", {})
+        for known in [uri] if uri else list(engines):
+            engine = engines.pop(known, None)
+            if engine is not None:
+                engine.dispose()
 
 
 def _holds_data(path: Path) -> bool:

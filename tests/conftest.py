@@ -19,7 +19,7 @@ import nbformat
 import pytest
 import yaml
 
-from runner import cli, startup
+from runner import cli, mlflow_store, startup
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -147,6 +147,7 @@ def mlflow_uris_restored():
     variables = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     before = {key: getattr(sys.modules[key[0]], key[1]) for key in MLFLOW_GLOBALS if key[0] in sys.modules}
     yield
+    mlflow_store.forget_engines()  # a store put back from a copy (the example's) is read afresh by the next test
     for name, value in variables.items():
         if value is None:
             os.environ.pop(name, None)
@@ -164,17 +165,23 @@ def signoff(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproc
 
 
 def decide(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """A command that runs no notebook (verify, list, params and the registry's decisions) through the CLI's
-    own entry point, in this process: the same code and exit code as from a shell, without paying MLflow's
-    imports (~5 s) again for each one.  Runs, and decisions that must race, go through :func:`signoff`."""
+    """A command that runs no notebook (verify, list, the registry's decisions, a run or monitor refused
+    before any notebook) through the CLI's own entry point, in this process, with the environment
+    :func:`signoff` gives: the same code and exit code as from a shell, without paying the imports (MLflow's
+    ~5 s) again for each one.  Runs, and decisions that must race, go through :func:`signoff`."""
     out, err = io.StringIO(), io.StringIO()
-    previous = os.getcwd()
+    previous, scratch = os.getcwd(), os.environ.get("SIGNOFF_SCRATCH")
     os.chdir(cwd)
+    os.environ["SIGNOFF_SCRATCH"] = _environment(cwd, None)["SIGNOFF_SCRATCH"]
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = cli.main(list(args))
     finally:
         os.chdir(previous)
+        if scratch is None:
+            os.environ.pop("SIGNOFF_SCRATCH", None)
+        else:
+            os.environ["SIGNOFF_SCRATCH"] = scratch
     return subprocess.CompletedProcess(["signoff", *args], code, out.getvalue(), err.getvalue())
 
 

@@ -117,7 +117,7 @@ def test_a_killed_run_leaves_no_run_a_second_run_waits_for_the_lock_and_a_dead_h
         if re.search(r"eda +passed", line):
             break
     # a second run of the same model while the first holds the lock: refused after --wait, holder named
-    refused = signoff("run", "params/credit.yaml", *SMALL, "--wait", "1", cwd=project)
+    refused = decide("run", "params/credit.yaml", *SMALL, "--wait", "1", cwd=project)
     assert refused.returncode == 3, refused.stdout + refused.stderr
     assert f"pid {running.pid}" in refused.stderr and "signoff run params/credit.yaml" in refused.stderr
     os.killpg(running.pid, signal.SIGKILL)  # the run and its kernels, as a crash or an OOM kill would

@@ -53,12 +53,12 @@ def test_bad_data_and_bad_places_are_refused_before_any_notebook_runs(project, t
     ]
     for number, (data_line, options, message) in enumerate(cases):
         name = f"bad{number}"
-        result = signoff("run", params_for(project, name, data_line), *options, cwd=project)
+        result = decide("run", params_for(project, name, data_line), *options, cwd=project)
         assert result.returncode == 2 and message in result.stderr, (message, result.stderr)
         assert "Traceback" not in result.stderr and "internal error" not in result.stderr
         assert run_folders(project, name) == []  # refused before the lock: no folder, nothing ran
     gate = "[{id: band, metric: validate.roc_auc, min: 0.9, max: 0.6}]"
-    result = signoff("run", params_for(project, "badgate", "{}", gate), cwd=project)
+    result = decide("run", params_for(project, "badgate", "{}", gate), cwd=project)
     assert result.returncode == 2 and "gates[0] (band): min 0.9 is greater than max 0.6" in result.stderr
 
 

@@ -19,7 +19,7 @@ def current_file(project, name, drift):
 
 def test_monitor_refuses_a_model_with_no_champion(project):
     healthy = current_file(project, "healthy", 0.0)
-    nothing = signoff("monitor", "params/credit.yaml", "--current", str(healthy), cwd=project)
+    nothing = decide("monitor", "params/credit.yaml", "--current", str(healthy), cwd=project)
     assert nothing.returncode == 2 and "has no champion" in nothing.stderr
     assert not (project / "outputs" / "credit-default.monitor").exists()
 
@@ -53,11 +53,11 @@ def test_monitor_is_healthy_on_fresh_data_alerts_on_drift_and_archives_both(exam
     assert "credit-default.monitor" in index and second.name in index
     assert decide("verify", cwd=project).returncode == 0
 
-    missing = signoff("monitor", "params/credit.yaml", "--current", str(project / "none.csv"), cwd=project)
+    missing = decide("monitor", "params/credit.yaml", "--current", str(project / "none.csv"), cwd=project)
     assert missing.returncode == 2 and "none.csv: no such data file (--current)" in missing.stderr
     lacking = project / "lacking.csv"
     pd.read_parquet(healthy).drop(columns=["income", "purpose"]).to_csv(lacking, index=False)
-    refused = signoff("monitor", "params/credit.yaml", "--current", str(lacking), cwd=project)
+    refused = decide("monitor", "params/credit.yaml", "--current", str(lacking), cwd=project)
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "lacking.csv: current data lacks the training data's feature columns 'income', 'purpose'" in refused.stderr
     assert run_folders(project, "credit-default.monitor") == [first, second]  # nothing ran, nothing archived

@@ -2,7 +2,6 @@
 
 import json
 import re
-import textwrap
 
 import nbformat
 import pytest
@@ -91,7 +90,7 @@ def test_example_run_passes_then_a_stricter_policy_blocks(example):
 
 
 def test_biased_leaky_and_drifted_data_fails_the_gates_that_measure_it(project):
-    keep_stages(project, "train", "explain", "fairness", "drift", "infra", rows=4000)  # and the model's loadability
+    keep_stages(project, "train", "explain", "fairness", "drift", rows=4000)  # the stages that measure it
     knobs = ("data.synthetic.bias=4", "data.synthetic.leak=true", "data.synthetic.drift=2")
     result = signoff("run", "params/credit.yaml", *(arg for knob in knobs for arg in ("-p", knob)), cwd=project)
     assert result.returncode == 1, result.stdout + result.stderr
@@ -135,14 +134,14 @@ def test_missing_target_column_is_named_before_any_notebook(project, tmp_path):
     datasets.synthetic_credit(500, seed=1)[0].drop(columns=["default"]).to_csv(tmp_path / "d.csv", index=False)
     (project / "params" / "bad.yaml").write_text(
         f"model: bad\ndata: {{path: {tmp_path / 'd.csv'}, target: default}}\ngates: []\n", encoding="utf-8")
-    result = signoff("run", "params/bad.yaml", cwd=project)
+    result = decide("run", "params/bad.yaml", cwd=project)
     assert result.returncode == 2
     assert f"{tmp_path / 'd.csv'}: column 'default'" in result.stderr and "Traceback" not in result.stderr
     assert run_folders(project, "bad") == []
 
 
 def test_unknown_stage_parameter_stops_before_any_notebook(project):
-    result = signoff("run", "params/credit.yaml", "-p", "stages.train.no_such_param=1", cwd=project)
+    result = decide("run", "params/credit.yaml", "-p", "stages.train.no_such_param=1", cwd=project)
     assert result.returncode == 2
     assert "params/credit.yaml: stages.train.no_such_param" in result.stderr
     assert "Traceback" not in result.stderr
@@ -152,7 +151,7 @@ def test_unknown_stage_parameter_stops_before_any_notebook(project):
 def test_injected_parameter_name_is_refused(project):
     (project / "params" / "evil.yaml").write_text(
         'extends: credit.yaml\nstages:\n  train:\n    "x=1\\nimport os": 1\n', encoding="utf-8")
-    result = signoff("run", "params/evil.yaml", cwd=project)
+    result = decide("run", "params/evil.yaml", cwd=project)
     assert result.returncode == 2 and "not a parameter name" in result.stderr
     assert not (project / "outputs").exists()
 
@@ -177,22 +176,18 @@ def test_crashing_stage_is_archived_and_its_dependants_skipped(project):
     assert (run / "html" / "train.html").is_file() and "manifest.json" in {p.name for p in run.iterdir()}
 
 
-@pytest.mark.parametrize(
-    "wrap",
-    [
-        lambda source: "import sys\nsys.exit(0)\n" + source,
-        lambda source: "try:\n    1 / 0\n" + textwrap.indent(source, "    ") + "\nexcept ZeroDivisionError:\n    pass",
-    ],
-    ids=["sys-exit", "swallowed-exception"],
-)
-def test_stage_that_ends_early_without_error_still_blocks(project, wrap):
-    recorded = wrap("sb.glue('auc', 0.9)\nsb.glue('ece', 0.01)")
-    tiny_project(project, "import scrapbook as sb\nsb.glue('rows', 500)", recorded, evidence=["rows", "auc", "ece"])
+def test_stages_that_end_early_without_error_still_block(project):
+    """One stage calls sys.exit(0) before its evidence, another swallows the exception that skipped its own."""
+    tiny_project(project, "import scrapbook as sb\nsb.glue('rows', 500)",
+                 "import sys\nsys.exit(0)\nsb.glue('auc', 0.9)", evidence=["rows", "auc"])
+    write_notebook(project / "notebooks" / "02_other.ipynb", "import scrapbook as sb",
+                   "try:\n    1 / 0\n    sb.glue('ece', 0.01)\nexcept ZeroDivisionError:\n    pass",
+                   needs=[], evidence=["ece"])
     (project / "params" / "tiny.yaml").write_text(
         "model: tiny\ngates:\n"
         "  - {id: enough-data, metric: probe.rows, min: 100}\n"
         "  - {id: discrimination, metric: probe.auc, min: 0.7}\n"
-        "  - {id: calibration, metric: probe.ece, max: 0.05}\n", encoding="utf-8")
+        "  - {id: calibration, metric: other.ece, max: 0.05}\n", encoding="utf-8")
     result = signoff("run", "params/tiny.yaml", cwd=project)
     assert result.returncode in (1, 2) and "verdict: PASS" not in result.stdout, result.stdout + result.stderr
     verdict = read_json(run_folders(project, "tiny")[0] / "verdict.json")
@@ -225,20 +220,15 @@ def test_string_parameter_reaches_the_notebook_unchanged(project):
     assert evidence["probe.text"] == tricky and evidence["probe.count"] == 3
 
 
-@pytest.mark.parametrize(
-    ("source", "message"),
-    [
-        ("import time\ntime.sleep(120)", "stage timed out after 6 s"),
-        ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", "kernel died"),
-    ],
-    ids=["timeout", "dead-kernel"],
-)
-def test_timeout_and_dead_kernel_fail_the_stage(project, source, message):
-    tiny_project(project, "x = 1", source, "y = 2")
+def test_timeout_and_dead_kernel_fail_their_stages(project):
+    tiny_project(project, "x = 1", "import time\ntime.sleep(120)", "y = 2")
+    write_notebook(project / "notebooks" / "02_dies.ipynb", "x = 1",
+                   "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", "y = 2", needs=[])
     result = signoff("run", "params/tiny.yaml", cwd=project)
-    assert result.returncode == 2 and message in result.stdout, result.stdout + result.stderr
+    assert result.returncode == 2, result.stdout + result.stderr
     (run,) = run_folders(project, "tiny")
-    (stage,) = read_json(run / "verdict.json")["stages"]
-    assert stage["status"] == "failed" and message in stage["error"]
-    archived = nbformat.read(run / "notebooks" / "probe.ipynb", as_version=4)
-    assert archived.metadata["signoff"]["status"] == "failed" and "FAILED" in archived.cells[0].source
+    stages = {s["name"]: s for s in read_json(run / "verdict.json")["stages"]}
+    for name, message in (("probe", "stage timed out after 6 s"), ("dies", "kernel died")):
+        assert message in result.stdout and stages[name]["status"] == "failed" and message in stages[name]["error"]
+        archived = nbformat.read(run / "notebooks" / f"{name}.ipynb", as_version=4)
+        assert archived.metadata["signoff"]["status"] == "failed" and "FAILED" in archived.cells[0].source

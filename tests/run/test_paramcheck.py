@@ -1,7 +1,7 @@
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, signoff, write_notebook
+from conftest import ROOT, decide, write_notebook
 
 from runner.config import load_params
 from runner.errors import SignoffError
@@ -107,7 +107,7 @@ def test_evidence_no_declaration_covers_is_a_warning():
 def test_signoff_run_refuses_a_mistyped_gate_before_any_notebook(project):
     (project / "params" / "typo.yaml").write_text(
         "extends: credit.yaml\ngates: [{id: auc, metric: validate.roc_acu, min: 0.7}]\n", encoding="utf-8")
-    result = signoff("run", "params/typo.yaml", cwd=project)
+    result = decide("run", "params/typo.yaml", cwd=project)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "params/typo.yaml: gates[0].metric (auc): no stage records validate.roc_acu; " \
            "did you mean validate.roc_auc" in result.stderr

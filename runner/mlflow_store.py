@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import sqlite3
 import sys
+import tempfile
 import time
 from contextlib import closing
 from pathlib import Path
@@ -84,23 +86,57 @@ def _ready_store(path: Path) -> None:
                 print(f"signoff: warning: MLflow store {path} was left half made ({type(exc).__name__}) and held no "
                       f"run or model: set aside as {aside.name}, a new one is made", file=sys.stderr)
         building = path.with_name(f".{path.name}.building-{os.getpid()}")
-        building.unlink(missing_ok=True)
-        MlflowClient(tracking_uri=f"sqlite:///{building}").search_experiments(max_results=1)
+        shutil.copyfile(_empty_store(), building)
+        with closing(sqlite3.connect(building)) as db, db:  # where MLflow itself would put the default's artifacts
+            db.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
+                       (str(Path.cwd() / "mlruns" / "0"),))
         os.replace(building, path)  # a rollback-journal database is whole in its one file once committed
     with closing(sqlite3.connect(path, timeout=30)) as db:
         db.execute("PRAGMA journal_mode=WAL")  # readers never block writers
 
 
+def _empty_store() -> Path:
+    """A new store exactly as this MLflow version makes one, made once per user and version and copied from
+    then on: MLflow's migrations take about 3 s for every new store (a first run, a CI job's clean output
+    root).  Kept in the user's cache folder (``$XDG_CACHE_HOME/signoff``); where that is not writable, in a
+    temporary folder."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    for folder in (Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "signoff",
+                   Path(tempfile.gettempdir()) / f"signoff-{os.getuid()}"):
+        template = folder / f"mlflow-{mlflow.__version__}-empty.db"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with FileLock(folder / f".{template.name}.lock"):
+                if not template.exists():
+                    building = folder / f".{template.name}.building-{os.getpid()}"
+                    building.unlink(missing_ok=True)
+                    MlflowClient(tracking_uri=f"sqlite:///{building}").search_experiments(max_results=1)
+                    forget_engines(f"sqlite:///{building}")
+                    os.replace(building, template)
+            return template
+        except OSError:
+            continue
+    raise SignoffError("no folder to keep MLflow's empty store in: make $XDG_CACHE_HOME or the temporary folder "
+                       "writable")
+
+
 def forget_engines(uri: str | None = None) -> None:
-    """MLflow keeps one SQLAlchemy engine per store URI for the life of the process (a private cache of its
-    SqlAlchemyStore classes); after the file behind ``uri`` is replaced, the old engine would still open
-    the old file.  Without ``uri``: every store this process opened (a long-lived process, such as a test
+    """MLflow keeps each store it opened for the life of the process (its store registries' caches), with
+    one SQLAlchemy engine per store URI; after the file behind ``uri`` is replaced, both would still read the
+    old file.  Without ``uri``: every store this process opened (a long-lived process, such as a test
     session, whose stores are put back from copies)."""
     if "mlflow.store.tracking.sqlalchemy_store" not in sys.modules:
         return  # no store opened: nothing to forget, and MLflow need not be imported to know it
     from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
+    from mlflow.tracking._model_registry.utils import _model_registry_store_registry
+    from mlflow.tracking._tracking_service.utils import _tracking_store_registry
 
+    for registry in (_tracking_store_registry, _model_registry_store_registry):
+        if registry is not None:  # made when the first store of its kind is asked for
+            registry._get_store_with_resolved_uri.cache_clear()
     for store in (TrackingStore, RegistryStore):
         engines = getattr(store, "_engine_map", {})
         for known in [uri] if uri else list(engines):

@@ -171,3 +171,38 @@ def test_a_store_that_cannot_be_opened_is_found_in_seconds(tmp_path):
         with pytest.raises(SignoffError, match=rf"MLflow tracking server http://127.0.0.1:{port} did not answer "
                                                r"within 10 s"):
             mlflow_registry.check_store(f"http://127.0.0.1:{port}")
+
+
+def test_a_new_store_is_copied_from_one_made_once_per_mlflow_version(tmp_path, monkeypatch):
+    import mlflow
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    first = mlflow_store.connect(mlflow_store.embedded_uri(tmp_path / "first"))
+    template = tmp_path / "cache" / "signoff" / f"mlflow-{mlflow.__version__}-empty.db"
+    made = template.stat().st_mtime_ns
+    second = mlflow_store.connect(mlflow_store.embedded_uri(tmp_path / "second"))
+    assert template.stat().st_mtime_ns == made  # copied, not made again
+    for client, model in ((first, "a"), (second, "b")):  # each a whole store of its own
+        client.create_registered_model(model)
+        assert [m.name for m in client.search_registered_models()] == [model]
+        assert client.get_experiment("0").artifact_location == str(tmp_path / "mlruns" / "0")  # as MLflow puts it
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(template))  # a file, not a folder: the temporary folder serves
+    mlflow_store.connect(mlflow_store.embedded_uri(tmp_path / "third")).create_experiment("c")
+
+
+def test_a_store_put_back_from_a_copy_is_read_afresh_once_forgotten(tmp_path):
+    """A long-lived process (a notebook session, a test session) whose store file is replaced: MLflow's
+    cached stores and engines would go on reading the old file."""
+    import shutil
+
+    uri = mlflow_store.embedded_uri(tmp_path / "outputs")
+    mlflow_store.connect(uri).create_registered_model("kept")
+    mlflow_store.forget_engines()
+    shutil.copytree(tmp_path / "outputs", tmp_path / "copy")
+    mlflow_store.connect(uri).create_registered_model("undone")
+    shutil.rmtree(tmp_path / "outputs")
+    shutil.copytree(tmp_path / "copy", tmp_path / "outputs")
+    mlflow_store.forget_engines()
+    assert [m.name for m in mlflow_store.connect(uri).search_registered_models()] == ["kept"]

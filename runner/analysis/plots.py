@@ -7,8 +7,6 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from sklearn.calibration import CalibrationDisplay
-from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay
 
 MAX_BARS = 20  # categories drawn per column; the rest share one bar
 OTHER = "(other)"
@@ -45,6 +43,9 @@ def distributions(frame: pd.DataFrame, target: str, columns: list[str], task: st
 
 def evaluation(y: np.ndarray, proba: np.ndarray, baseline_proba: np.ndarray, threshold: float) -> plt.Figure:
     """ROC, precision-recall, calibration and confusion matrix on the test split."""
+    from sklearn.calibration import CalibrationDisplay  # here: the EDA stage draws without scikit-learn (1.4 s)
+    from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay
+
     fig, axes = plt.subplots(1, 4, figsize=(20, 4.6))
     RocCurveDisplay.from_predictions(y, proba, name="model", ax=axes[0])
     RocCurveDisplay.from_predictions(y, baseline_proba, name="baseline", ax=axes[0])
@@ -78,6 +79,9 @@ def regression_evaluation(y: np.ndarray, pred: np.ndarray) -> plt.Figure:
 
 def multiclass_evaluation(y: np.ndarray, proba: np.ndarray, classes: list[str], per_class: pd.DataFrame) -> plt.Figure:
     """Confusion matrix, per-class precision and recall, and top-label calibration (test)."""
+    from sklearn.calibration import CalibrationDisplay
+    from sklearn.metrics import ConfusionMatrixDisplay
+
     fig, axes = plt.subplots(1, 3, figsize=(18, 4.8))
     ConfusionMatrixDisplay.from_predictions(y, proba.argmax(axis=1), labels=list(range(len(classes))),
                                             display_labels=classes, ax=axes[0], colorbar=False)

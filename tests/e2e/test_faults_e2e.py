@@ -80,7 +80,7 @@ def test_wide_numeric_data_with_awkward_column_names_runs_to_a_verdict_and_reach
     name = params_for(project, "wide", f"{{path: {tmp_path / 'wide.parquet'}, target: outcome, "
                                        "sensitive_features: [region]}",
                       "[{id: auc, metric: validate.roc_auc, min: 0.6, why: better than chance}]",
-                      "registry: {promotion: auto}\nstages: {train: {model_type: random_forest}}\n")
+                      "registry: {promotion: auto}\nstages: {train: {model_type: random_forest, max_iter: 50}}\n")
     result = signoff("run", name, cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
     (run,) = run_folders(project, "wide")

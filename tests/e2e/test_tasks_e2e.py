@@ -9,7 +9,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import QUICK, read_json, run_folders, signoff
+from conftest import QUICK, quick, read_json, run_folders, signoff
 from sklearn import datasets as bundled
 from sklearn import metrics as skm
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 def quick_overrides(**stages_knobs) -> list[str]:
     """``-p`` options: the example's quick knobs (conftest.QUICK) plus ``stages_knobs`` ({stage: {knob: value}})."""
-    knobs = {stage: {**QUICK.get(stage, {}), **stages_knobs.get(stage, {})} for stage in {*QUICK, *stages_knobs}}
+    knobs = quick({stage: stages_knobs.get(stage, {}) for stage in {*QUICK, *stages_knobs}})
     return [arg for stage, values in knobs.items() for knob, value in values.items()
             for arg in ("-p", f"stages.{stage}.{knob}={value}")]
 

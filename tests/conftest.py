@@ -48,6 +48,42 @@ def _cost_order(item: pytest.Item) -> int:
     return 2 if item.get_closest_marker("slow") else 3
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # a plugin, not hooks of this conftest: those would see only the items under tests/
+    config.pluginmanager.register(NbvalKernels(config), "signoff-nbval-kernels")
+
+
+class NbvalKernels:
+    """nbval's kernels go without :data:`runner.startup.SKIPPED_IMPORTS`, as the kernels Signoff starts do:
+    an IPython startup file, given to nbval's kernels alone (Signoff's own are tested as they are).  About
+    6 s off each notebook's ``import scrapbook``."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.users = os.environ.get("IPYTHONDIR")
+
+    @pytest.hookimpl(tryfirst=True)  # before pytest sets up the notebook, which starts nbval's kernel
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        if item.nodeid.startswith("notebooks/"):
+            os.environ["IPYTHONDIR"] = str(self.folder())
+
+    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
+        if item.nodeid.startswith("notebooks/"):
+            if self.users is None:
+                os.environ.pop("IPYTHONDIR", None)
+            else:
+                os.environ["IPYTHONDIR"] = self.users
+
+    def folder(self) -> Path:
+        folder = self.config._tmp_path_factory.getbasetemp() / "nbval-ipython"
+        startup_file = folder / "profile_default" / "startup" / "00-skip-unused-imports.py"
+        if not startup_file.exists():
+            startup_file.parent.mkdir(parents=True, exist_ok=True)
+            startup_file.write_text(f"import sys\nfor name in {startup.SKIPPED_IMPORTS!r}:\n"
+                                    "    sys.modules.setdefault(name, None)\n", encoding="utf-8")
+        return folder
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     """xdist's ``loadgroup``, and every notebook on one worker in file order: nbval runs a notebook's

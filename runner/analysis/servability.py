@@ -74,11 +74,14 @@ def log_model(model: Any, X: pd.DataFrame, mlflow_run_id: str, example_rows: int
 
 @contextmanager
 def _requirements_taken_as_given() -> Iterator[None]:
-    """MLflow checks the pip requirements it is given against every installed distribution, 2.4 s of metadata
-    scans only to warn of a mismatch; they were just read from this very environment, so there is none."""
+    """MLflow checks the pip requirements against every installed distribution, about 2 s of metadata scans
+    each time, only to warn of a mismatch: once when it writes them, once more when it loads the model back
+    to try the input example.  They were just read from this very environment, so there is none."""
+    import mlflow.pyfunc
     from mlflow.utils import environment
 
-    with mock.patch.object(environment, "warn_dependency_requirement_mismatches", lambda requirements: None):
+    with mock.patch.object(environment, "warn_dependency_requirement_mismatches", lambda requirements: None), \
+            mock.patch.object(mlflow.pyfunc, "warn_dependency_requirement_mismatches", lambda requirements: None):
         yield
 
 

@@ -1,11 +1,14 @@
-"""The gating report's helpers on a recorded run, and the serving figures on a real model."""
+"""The gating report's helpers on a recorded run, the serving figures on a real model, and the model logged
+as it will be served."""
+
+from unittest import mock
 
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from runner import records
-from runner.analysis import report, serving
+from runner.analysis import report, servability, serving
 
 RUN = {
     "folder": None,
@@ -40,3 +43,23 @@ def test_serving_figures_are_positive_and_measured_on_single_rows():
     latency = serving.latency_ms(model, rows, calls=50)
     assert 0 < latency["latency_p50_ms"] <= latency["latency_p99_ms"] < 1000
     assert serving.throughput(model, rows) > 1000  # rows per second in one batch
+
+
+def test_a_logged_model_scores_as_trained_without_scanning_every_installed_distribution(tmp_path, monkeypatch):
+    """MLflow compares the requirements with every installed distribution (about 2 s each time) when it writes
+    them and again when it loads the model back to try the input example; Signoff wrote them from this
+    environment, so neither scan runs."""
+    from mlflow.utils import requirements_utils
+
+    monkeypatch.setenv("SIGNOFF_SCRATCH", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    X = pd.DataFrame({"income": np.linspace(1, 9, 40), "late_payments": np.arange(40) % 3})
+    model = LogisticRegression().fit(X, np.arange(40) % 2)
+    scans = mock.Mock(wraps=requirements_utils._check_requirement_satisfied)
+    with mock.patch.object(requirements_utils, "_check_requirement_satisfied", scans):
+        logged = servability.log_model(model, X, "", example_rows=3)
+    assert scans.call_count == 0
+    import mlflow
+
+    served = mlflow.pyfunc.load_model(logged["model_uri"], suppress_warnings=True)
+    assert np.allclose(served.predict(servability.serving_frame(X.head(3))), model.predict_proba(X.head(3)))

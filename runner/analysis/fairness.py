@@ -1,5 +1,5 @@
 """Does the model treat the groups of a sensitive feature alike, for each task?  Computed with fairlearn's
-MetricFrame.
+MetricFrame; their intervals with a bootstrap of per-group sums (:mod:`runner.analysis.resampling`).
 
 Groups smaller than ``min_group_size`` are listed in the per-group table but
 left out of the disparity figures: a rate measured on a dozen rows is noise,
@@ -15,9 +15,8 @@ import pandas as pd
 from fairlearn.metrics import MetricFrame, count, false_positive_rate, selection_rate, true_positive_rate
 from sklearn.metrics import accuracy_score, mean_absolute_error, precision_score, roc_auc_score
 
+from runner.analysis import resampling
 from runner.records import NOT_APPLICABLE
-
-BOOT_ROWS = 20_000  # rows a fairness bootstrap resamples at most (see disparities)
 
 
 def group_table(y: np.ndarray, pred: np.ndarray, threshold: float | None, groups: pd.Series, task: str = "binary",
@@ -52,9 +51,9 @@ def disparities(
     min_group_size: int,
     n_boot: int = 0,
     seed: int = 0,
-    boot_rows: int = BOOT_ROWS,
     task: str = "binary",
     classes: list[str] | None = None,
+    level: float = 0.95,
 ) -> dict[str, Any]:
     """The fairness figures over the groups with at least ``min_group_size`` rows.
 
@@ -67,10 +66,9 @@ def disparities(
     (the bounded-group-loss view): ``mae_difference`` and ``mae_ratio`` (worst over best group error),
     and mean-prediction parity (``mean_prediction_difference``, ``mean_prediction_ratio`` min / max).
 
-    With ``n_boot`` > 0, fairlearn's bootstrap gives 95% intervals of the differences.  Above
-    ``boot_rows`` rows the bootstrap runs on a random ``boot_rows`` of them (fairlearn rebuilds a
-    MetricFrame per resample: minutes on 200,000 rows) and each interval's distance from the sample's
-    estimate is scaled by sqrt(m/n) around the full-data estimate (the m-out-of-n bootstrap).
+    With ``n_boot`` > 0, every difference and ratio gets a percentile interval at ``level``
+    (``<figure>_ci_low``, ``<figure>_ci_high``) from ``n_boot`` bootstrap resamples of all the
+    compared rows, each figure computed from the same resamples.
     """
     sizes = pd.Series(groups).value_counts()
     kept = sizes[sizes >= min_group_size].index
@@ -85,25 +83,51 @@ def disparities(
     kept_groups = np.asarray(groups)[rows]
     y, pred = y[rows], pred[rows]
     if task == "binary":
-        decided = (pred >= threshold).astype(int)
-        figures, intervals = _binary(y, pred, decided, kept_groups), {"statistical_parity_difference": (
-            "selection_rate", selection_rate), "equal_opportunity_difference": ("tpr", true_positive_rate)}
+        figures = _binary(y, pred, (pred >= threshold).astype(int), kept_groups)
     elif task == "multiclass":
-        decided = pred.argmax(axis=1)
-        figures, intervals = _multiclass(y, decided, kept_groups, classes or []), {"accuracy_difference": (
-            "accuracy", accuracy_score)}
+        figures = _multiclass(y, pred.argmax(axis=1), kept_groups, classes or [])
     else:
-        decided = pred
-        figures, intervals = _regression(y, pred, kept_groups), {
-            "mae_difference": ("mae", mean_absolute_error), "mean_prediction_difference": ("mean_prediction",
-                                                                                           _mean_prediction)}
+        figures = _regression(y, pred, kept_groups)
     figures |= {"groups_compared": int(len(kept)), "excluded_groups": excluded}
     if n_boot:
-        offsets = _difference_intervals(y, decided, kept_groups, n_boot, seed, boot_rows, dict(intervals.values()))
-        for name, (metric, _) in intervals.items():
-            estimate = figures[name]
-            figures[f"{name}_ci_low"], figures[f"{name}_ci_high"] = (estimate + d for d in offsets[metric])
+        codes, uniques = pd.factorize(kept_groups)
+        for name, samples in _resampled(y, pred, threshold, codes, len(uniques), task, n_boot, seed).items():
+            figures[f"{name}_ci_low"], figures[f"{name}_ci_high"] = resampling.percentile_interval(samples, level)
     return figures
+
+
+def _resampled(y: np.ndarray, pred: np.ndarray, threshold: float | None, codes: np.ndarray, n_groups: int,
+               task: str, n_boot: int, seed: int) -> dict[str, np.ndarray]:
+    """Each difference and ratio :func:`disparities` reports, in every resample, from one pass of per-group
+    weighted sums."""
+    def sums(*columns: np.ndarray) -> list[np.ndarray]:
+        found = resampling.group_sums(np.column_stack(columns), codes, n_groups, n_boot, seed)
+        return [found[..., i] for i in range(len(columns))]
+
+    rows = np.ones(len(y))
+    if task == "binary":
+        decided = (pred >= threshold).astype(float)
+        n, chosen, positives, caught, negatives, false_alarms = sums(
+            rows, decided, y, y * decided, 1 - y, (1 - y) * decided)
+        selection = resampling.rate(chosen, n)
+        tpr, fpr = resampling.rate(caught, positives), resampling.rate(false_alarms, negatives)
+        return {"statistical_parity_difference": resampling.spread(selection),
+                "disparate_impact_ratio": resampling.min_over_max(selection),
+                "equal_opportunity_difference": resampling.spread(tpr),
+                "average_odds_difference": (resampling.spread(tpr) + resampling.spread(fpr)) / 2}
+    if task == "multiclass":
+        decided = pred.argmax(axis=1)
+        n, right, *given = sums(rows, (decided == y).astype(float),
+                                *((decided == code).astype(float) for code in range(pred.shape[1])))
+        by_class = np.column_stack([resampling.min_over_max(resampling.rate(g, n)) for g in given])
+        return {"accuracy_difference": resampling.spread(resampling.rate(right, n)),
+                "disparate_impact_ratio": resampling.extremes(by_class)[0]}
+    n, errors, predicted = sums(rows, np.abs(y - pred), pred)
+    mae, mean_prediction = resampling.rate(errors, n), resampling.rate(predicted, n)
+    best, worst = resampling.extremes(mae)
+    return {"mae_difference": worst - best, "mae_ratio": resampling.rate(worst, best),
+            "mean_prediction_difference": resampling.spread(mean_prediction),
+            "mean_prediction_ratio": resampling.min_over_max(mean_prediction)}
 
 
 def _binary(y: np.ndarray, score: np.ndarray, decided: np.ndarray, groups: np.ndarray) -> dict[str, Any]:
@@ -141,22 +165,6 @@ def _regression(y: np.ndarray, pred: np.ndarray, groups: np.ndarray) -> dict[str
         "mean_prediction_difference": float(frame.difference()["mean_prediction"]),
         "mean_prediction_ratio": float(frame.ratio()["mean_prediction"]),
     }
-
-
-def _difference_intervals(y: np.ndarray, decided: np.ndarray, groups: np.ndarray, n_boot: int, seed: int,
-                          boot_rows: int, metrics: dict[str, Any]) -> dict[str, tuple[float, float]]:
-    """95% bootstrap interval of each metric's max - min difference, as offsets from the estimate on the
-    rows used.  Only the metrics asked for: fairlearn recomputes every metric on every resample."""
-    scale = 1.0
-    if len(y) > boot_rows:
-        scale = float(np.sqrt(boot_rows / len(y)))
-        picked = np.random.default_rng(seed).choice(len(y), boot_rows, replace=False)
-        y, decided, groups = y[picked], decided[picked], groups[picked]
-    point = MetricFrame(metrics=metrics, y_true=y, y_pred=decided, sensitive_features=groups).difference()
-    resampled = MetricFrame(metrics=metrics, y_true=y, y_pred=decided, sensitive_features=groups, n_boot=n_boot,
-                            ci_quantiles=[0.025, 0.975], random_state=seed)
-    low, high = resampled.difference_ci()
-    return {m: ((float(low[m]) - float(point[m])) * scale, (float(high[m]) - float(point[m])) * scale) for m in metrics}
 
 
 def _decision_metrics() -> dict[str, Any]:

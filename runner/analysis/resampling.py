@@ -1,0 +1,74 @@
+"""Bootstrap intervals computed as weighted sums over the real rows, the way TFMA computes them.
+
+Each resample is the ordinary bootstrap (as many rows drawn with replacement as there are) written as
+weights, how many times each row was drawn: every figure that is a ratio of per-group sums (a selection
+rate, a true-positive rate, a mean absolute error) then comes out of one matrix product of the weights with
+the rows' indicator columns.  All the figures of one sensitive feature come from the same resamples in one
+pass, on every row (no subsample, no rescaling): 1,000 resamples of 200,000 rows take seconds.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+
+import numpy as np
+
+WEIGHTS_AT_ONCE = 10_000_000  # row weights held in memory at once (80 MB as float64)
+
+
+def bootstrap_weights(n_rows: int, n_boot: int, seed: int) -> Iterator[np.ndarray]:
+    """The resamples' row weights (how often each row was drawn), a block of resamples at a time
+    (``(block, n_rows)``); the same ``seed`` gives the same weights, so a rerun reproduces every interval."""
+    rng = np.random.default_rng(seed)
+    block = max(1, min(n_boot, WEIGHTS_AT_ONCE // max(n_rows, 1)))
+    for start in range(0, n_boot, block):
+        yield np.stack([np.bincount(rng.integers(0, n_rows, n_rows), minlength=n_rows)
+                        for _ in range(min(block, n_boot - start))]).astype(np.float64)
+
+
+def group_sums(values: np.ndarray, codes: np.ndarray, n_groups: int, n_boot: int, seed: int) -> np.ndarray:
+    """``(n_boot, n_groups, n_columns)``: in each resample, each group's weighted sum of each column of
+    ``values`` (``(n_rows, n_columns)``); ``codes`` gives each row's group, 0 to ``n_groups - 1``."""
+    values = np.asarray(values, dtype=np.float64)
+    members = np.asarray(codes)[:, None] == np.arange(n_groups)[None, :]
+    design = (members[:, :, None] * values[:, None, :]).reshape(len(values), -1)
+    blocks = [weights @ design for weights in bootstrap_weights(len(values), n_boot, seed)]
+    return np.concatenate(blocks).reshape(n_boot, n_groups, values.shape[1])
+
+
+def percentile_interval(samples: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The percentile interval of a figure's resampled values; resamples where the figure is undefined
+    (NaN: a group that drew no positive row) are left out."""
+    kept = np.asarray(samples, dtype=np.float64)
+    kept = kept[~np.isnan(kept)]
+    if kept.size == 0:
+        return float("nan"), float("nan")
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(kept, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def rate(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, NaN where the denominator is 0 (a rate of nothing is undefined)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan)
+
+
+def spread(per_group: np.ndarray) -> np.ndarray:
+    """Largest minus smallest group value, per resample (``(n_boot, n_groups)`` in); NaN where no group has one."""
+    low, high = extremes(per_group)
+    return high - low
+
+
+def min_over_max(per_group: np.ndarray) -> np.ndarray:
+    """Smallest over largest group value, per resample (1 is parity)."""
+    low, high = extremes(per_group)
+    return rate(low, high)
+
+
+def extremes(per_group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest and largest value in each row (a resample), NaN where the row has none."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a resample in which no group has the figure: NaN
+        return np.nanmin(per_group, axis=1), np.nanmax(per_group, axis=1)

@@ -9,7 +9,6 @@ pass, on every row (no subsample, no rescaling): 1,000 resamples of 200,000 rows
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -56,7 +55,7 @@ def rate(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 
 def spread(per_group: np.ndarray) -> np.ndarray:
-    """Largest minus smallest group value, per resample (``(n_boot, n_groups)`` in); NaN where no group has one."""
+    """Largest minus smallest group value, per resample (``(n_boot, n_groups)`` in)."""
     low, high = extremes(per_group)
     return high - low
 
@@ -68,7 +67,7 @@ def min_over_max(per_group: np.ndarray) -> np.ndarray:
 
 
 def extremes(per_group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Smallest and largest value in each row (a resample), NaN where the row has none."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a resample in which no group has the figure: NaN
-        return np.nanmin(per_group, axis=1), np.nanmax(per_group, axis=1)
+    """Smallest and largest group value in each resample; NaN in a resample where a group's value is undefined
+    (it drew no positive row, say): a figure over the compared groups is then undefined too, and that resample
+    is left out of the interval rather than judged on fewer groups."""
+    return per_group.min(axis=1), per_group.max(axis=1)

@@ -24,8 +24,8 @@ def test_group_sums_equal_a_loop_over_the_same_resamples(monkeypatch):
 
 def test_undefined_rates_are_left_out_of_the_interval():
     assert np.isnan(resampling.rate(np.array([1.0, 0.0]), np.array([2.0, 0.0]))).tolist() == [False, True]
-    per_group = np.array([[0.2, 0.5], [np.nan, np.nan], [0.1, np.nan]])
-    assert np.allclose(resampling.spread(per_group), [0.3, np.nan, 0.0], equal_nan=True)
+    per_group = np.array([[0.2, 0.5], [np.nan, np.nan], [0.1, np.nan]])  # a group without the figure: undefined
+    assert np.allclose(resampling.spread(per_group), [0.3, np.nan, np.nan], equal_nan=True)
     assert resampling.percentile_interval(np.array([np.nan, 1.0, 1.0])) == (1.0, 1.0)
 
 

@@ -29,7 +29,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from papermill.exceptions import PapermillExecutionError
 
 from runner import startup
-from runner.run import stopping
+from runner.run import forkserver, stopping
 
 
 class StageFailed(Exception):
@@ -42,8 +42,14 @@ WARM_UP_TIMEOUT = 300  # seconds the notebook's imports may take in a kernel sta
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+def thread_caps(threads: int | None) -> dict[str, str]:
+    """OpenMP/BLAS thread limits of ``threads`` each, except where the user set their own."""
+    return {name: str(threads) for name in THREAD_VARIABLES if name not in os.environ} if threads else {}
+
+
 def start_kernel(
-    source: Path, cwd: Path, threads: int | None = None, env: dict[str, str] | None = None
+    source: Path, cwd: Path, threads: int | None = None, env: dict[str, str] | None = None,
+    server: forkserver.Server | None = None,
 ) -> AsyncKernelManager:
     """A kernel for ``source``, running in ``cwd``, with every module the notebook imports loaded.
 
@@ -51,16 +57,15 @@ def start_kernel(
     executed notebook is the same as with a cold kernel, only faster.  ``threads`` caps
     the kernel's OpenMP/BLAS threads (unless the user set them), so that kernels running
     side by side do not oversubscribe the cores.  ``env`` is added to the kernel's environment.
+    With ``server``, the kernel is forked from it, most imports already done.
     """
-    env = {**os.environ, **(env or {})}
-    if threads:
-        env.update({name: str(threads) for name in THREAD_VARIABLES if name not in os.environ})
+    env = {**os.environ, **(env or {}), **thread_caps(threads)}
     nb = nbformat.read(source, as_version=4)
     # nbclient's cell timeouts only fire with an asynchronous kernel client. ipykernel 7 warns
     # on every start when the transport is unencrypted TCP; CurveZMQ keys provisioned by the
     # kernel manager encrypt it and silence the warning.
-    km = AsyncKernelManager(kernel_name=nb.metadata.get("kernelspec", {}).get("name", "python3"),
-                            transport_encryption="auto")
+    options = {"kernel_name": nb.metadata.get("kernelspec", {}).get("name", "python3"), "transport_encryption": "auto"}
+    km = forkserver.ForkedKernelManager(server, **options) if server else AsyncKernelManager(**options)
     # parallel kernels must not share IPython's SQLite history file
     run_sync(km.start_kernel)(cwd=str(cwd), env=env, extra_arguments=["--HistoryManager.hist_file=:memory:"])
     stopping.register(km)

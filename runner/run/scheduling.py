@@ -20,8 +20,8 @@ from typing import Any
 import nbformat
 from jupyter_client.manager import AsyncKernelManager
 
-from runner.run import stopping
-from runner.run.kernels import StageFailed, mark, run_notebook, shutdown, start_kernel
+from runner.run import forkserver, stopping
+from runner.run.kernels import StageFailed, imported_modules, mark, run_notebook, shutdown, start_kernel, thread_caps
 from runner.run.progress import Progress
 from runner.run.stages import Stage
 
@@ -74,6 +74,9 @@ def run_stages(
     """
     (run_dir / "notebooks").mkdir(exist_ok=True)
     following: Future | None = None
+    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+    server = _fork_server([stage.path for stage in stages] + ([then] if then else []), {**(env or {}),
+                                                                                         **thread_caps(threads)})
     try:
         with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="kernel") as warmers, \
                 ThreadPoolExecutor(max_workers=len(stages), thread_name_prefix="stage") as pool:
@@ -83,13 +86,13 @@ def run_stages(
                 execution=execution,
                 progress=progress,
                 slots=threading.Semaphore(max(1, jobs)),
-                kernels={stage.name: warmers.submit(_warm_kernel, stage, run_dir, jobs, env or {},
-                                                    progress) for stage in stages},
+                kernels={stage.name: warmers.submit(_warm_kernel, stage, run_dir, threads, env or {},
+                                                    server, progress) for stage in stages},
                 finished={stage.name: threading.Event() for stage in stages},
                 results={},
             )
             if then is not None:
-                following = warmers.submit(start_kernel, then, run_dir, None, env)
+                following = warmers.submit(start_kernel, then, run_dir, None, env, server)
             futures = [pool.submit(_stage, stage, parameters[stage.name], plan) for stage in stages]
             try:
                 for future in futures:
@@ -103,6 +106,9 @@ def run_stages(
         if following is not None and (km := _started(following)) is not None:
             shutdown(km)
         raise
+    finally:
+        if server is not None:
+            server.close()  # it ends with the last of its kernels (the report's, handed back)
     return [plan.results[stage.name] for stage in stages], _started(following) if following else None
 
 
@@ -151,14 +157,23 @@ def _resolved(value: Any) -> Any:
     return value() if callable(value) else value
 
 
-def _warm_kernel(stage: Stage, run_dir: Path, jobs: int, env: dict[str, str], progress: Progress) -> AsyncKernelManager:
+def _fork_server(notebooks: list[Path], env: dict[str, str]) -> forkserver.Server | None:
+    """One server for the run's kernels, importing what their notebooks import (where forking is available)."""
+    if not forkserver.available():
+        return None
+    modules = [m for path in notebooks for m in imported_modules(nbformat.read(path, as_version=4))]
+    return forkserver.Server(list(dict.fromkeys(modules)), env)
+
+
+def _warm_kernel(stage: Stage, run_dir: Path, threads: int, env: dict[str, str], server: forkserver.Server | None,
+                 progress: Progress) -> AsyncKernelManager:
     """A warm kernel with its share of the cores.  Start-up is retried (a port taken meanwhile,
     a slow file system); the notebook itself is never run twice."""
     for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
         if stopping.requested():
             raise RuntimeError(f"not started: {stopping.requested()} stopped the run")
         try:
-            return start_kernel(stage.path, run_dir, threads=max(1, (os.cpu_count() or 1) // max(1, jobs)), env=env)
+            return start_kernel(stage.path, run_dir, threads=threads, env=env, server=server)
         except Exception as exc:
             if attempt == KERNEL_START_ATTEMPTS:
                 raise RuntimeError(f"the kernel did not start after {attempt} attempts: {exc}") from exc

@@ -18,6 +18,10 @@ from sklearn.model_selection import cross_val_predict
 
 from runner.analysis import modeling
 
+# imported inside column_drift (seconds a monitor without current data never pays); a fork server that runs stages
+# importing this module imports it ahead (runner/run/forkserver.py)
+PRELOAD = ("evidently", "evidently.presets")
+
 
 def column_drift(reference: pd.DataFrame, current: pd.DataFrame, html: Path | None = None) -> pd.DataFrame:
     """One row per column both frames share: method, score, threshold, drifted."""

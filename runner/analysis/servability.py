@@ -2,9 +2,10 @@
 
 As TFX's InfraValidator does: logging a model is not enough, it has to load and
 answer in a process that shares nothing with the one that trained it.  The check
-runs ``python -m runner.analysis.servability MODEL_URI`` in a fresh interpreter, which loads the
-model with ``mlflow.pyfunc.load_model`` from the tracking store and scores the
-input example logged with it.
+downloads the logged model from the store, then runs ``python -m runner.analysis.servability MODEL_DIR``
+in a fresh interpreter, which loads that copy with ``mlflow.pyfunc.load_model`` and scores the
+input example logged with it (the store is read once, by the kernel that has it open: the fresh
+process spends its time on what serving needs, not on importing MLflow's SQL store).
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ from runner.analysis import modeling, workspace
 from runner.errors import SignoffError
 
 CHECK_TIMEOUT = 300  # seconds the fresh process may take to load and score
+# imported inside functions, so that processes that never log or load a model go without them; a fork server
+# that runs stages importing this module imports them ahead (runner/run/forkserver.py)
+PRELOAD = ("mlflow.sklearn", "mlflow.models", "mlflow.pyfunc", "mlflow.store.tracking.sqlalchemy_store", "skops.io")
 
 
 def tracking_uri() -> str:
@@ -86,20 +90,27 @@ def _requirements_taken_as_given() -> Iterator[None]:
 
 
 def check_loadable(model_uri: str) -> dict[str, Any]:
-    """Load and score ``model_uri`` in a fresh Python process; ``loadable`` 1 or 0 and why."""
+    """Download ``model_uri`` and load and score it in a fresh Python process; ``loadable`` 1 or 0 and why."""
     env = {
         **os.environ,
-        "MLFLOW_TRACKING_URI": tracking_uri(),
         # the fresh process compares the artifact's trusted types with Signoff's list before loading
         "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
     }
     start = time.monotonic()
-    try:
-        done = subprocess.run([sys.executable, "-m", "runner.analysis.servability", model_uri], capture_output=True,
-                              text=True,
-                              env=env, timeout=CHECK_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        return {"loadable": 0, "error": f"no answer within {CHECK_TIMEOUT} s", "seconds": float(CHECK_TIMEOUT)}
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            mlflow_store.connect(tracking_uri())
+            import mlflow.artifacts
+
+            local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
+        except Exception as exc:  # noqa: BLE001 - whatever the store says is why the model is not loadable
+            return {"loadable": 0, "error": f"cannot download {model_uri}: {type(exc).__name__}: {exc}",
+                    "seconds": round(time.monotonic() - start, 3)}
+        try:
+            done = subprocess.run([sys.executable, "-m", "runner.analysis.servability", local], capture_output=True,
+                                  text=True, env=env, timeout=CHECK_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            return {"loadable": 0, "error": f"no answer within {CHECK_TIMEOUT} s", "seconds": float(CHECK_TIMEOUT)}
     seconds = round(time.monotonic() - start, 3)
     if done.returncode != 0:
         return {"loadable": 0, "error": (done.stderr.strip().splitlines() or ["(no message)"])[-1], "seconds": seconds}
@@ -201,28 +212,27 @@ def load_logged(model_uri: str, allow_pickle: bool, features: list[str]) -> tupl
         return loader.load_model(str(local)), described["features"]
 
 
-def _serve_once(model_uri: str) -> dict[str, Any]:
-    """In the fresh process: download, check trusted types and hash, load with pyfunc, score the example."""
-    import mlflow
+def _serve_once(model_dir: str) -> dict[str, Any]:
+    """In the fresh process: check trusted types and hash, load with pyfunc, score the example."""
+    import mlflow.pyfunc
     import yaml
 
-    with tempfile.TemporaryDirectory() as tmp:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp))
-        flavor = yaml.safe_load((local / "MLmodel").read_text(encoding="utf-8"))["flavors"]["sklearn"]
-        declared = flavor.get("skops_trusted_types") or []
-        untrusted = sorted(set(declared) - set(modeling.TRUSTED_TYPES))
-        if untrusted:
-            raise SystemExit(f"the artifact asks to trust {', '.join(untrusted)}, which Signoff does not trust")
-        # the requirements were just written from this very environment: skip MLflow's 2-3 s
-        # scan of every installed distribution for mismatches
-        model = mlflow.pyfunc.load_model(str(local), suppress_warnings=True)
-        example = model.input_example
-        if example is None:
-            raise SystemExit("the logged model has no input example to score")
-        scores = model.predict(example)
-        shape = getattr(scores, "shape", (len(scores),))
-        return {"rows": int(len(scores)), "outputs": int(shape[1]) if len(shape) > 1 else 1,
-                "model_sha256": mlflow_store.model_files_sha256(local)}
+    local = Path(model_dir)
+    flavor = yaml.safe_load((local / "MLmodel").read_text(encoding="utf-8"))["flavors"]["sklearn"]
+    declared = flavor.get("skops_trusted_types") or []
+    untrusted = sorted(set(declared) - set(modeling.TRUSTED_TYPES))
+    if untrusted:
+        raise SystemExit(f"the artifact asks to trust {', '.join(untrusted)}, which Signoff does not trust")
+    # the requirements were just written from this very environment: skip MLflow's 2-3 s
+    # scan of every installed distribution for mismatches
+    model = mlflow.pyfunc.load_model(str(local), suppress_warnings=True)
+    example = model.input_example
+    if example is None:
+        raise SystemExit("the logged model has no input example to score")
+    scores = model.predict(example)
+    shape = getattr(scores, "shape", (len(scores),))
+    return {"rows": int(len(scores)), "outputs": int(shape[1]) if len(shape) > 1 else 1,
+            "model_sha256": mlflow_store.model_files_sha256(local)}
 
 
 if __name__ == "__main__":

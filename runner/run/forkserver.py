@@ -7,7 +7,8 @@ imports them once; each kernel is then a child forked from it that becomes an ip
 ``python -m ipykernel_launcher`` would run), sharing those imports copy-on-write.  Still one fresh
 process per stage: only modules are inherited, no notebook's state.
 
-What is imported ahead is limited to the packages Signoff itself runs on (:data:`PRELOADED`): a user's
+What is imported ahead is limited to the packages Signoff itself runs on (:data:`PRELOADED`), plus what
+Signoff's own modules list in ``PRELOAD`` (MLflow, Evidently: imported inside their functions): a user's
 module may start threads or open connections when imported, which a fork does not carry over; a
 notebook's other imports load in its own kernel after the fork, as before.
 
@@ -20,6 +21,7 @@ when their parent, the server, is gone).  Linux only (process file descriptors);
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import json
 import os
@@ -54,35 +56,35 @@ def preloadable(modules: list[str]) -> list[str]:
 
 
 class Server:
-    """The ``signoff`` side of a fork server: asks it for kernels (thread-safe), closes it."""
+    """The ``signoff`` side of a fork server: asks it for kernels (thread-safe), closes it.
+
+    ``modules`` (in stage order) are imported while the server waits for requests; a request names what its
+    notebook imports, which the server imports (if it has not yet) before forking that kernel: the first
+    stage's kernel waits for its own imports only, not for every stage's.  A kernel that will wait for other
+    stages anyway (``extras``) also waits for what its modules import inside their functions (``PRELOAD``)."""
 
     def __init__(self, modules: list[str], env: dict[str, str]):
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "runner.run.forkserver", json.dumps([*KERNEL_MAIN, *preloadable(modules)])],
+            [sys.executable, "-m", "runner.run.forkserver", json.dumps(preloadable(modules))],
             env={**os.environ, **env}, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self._lock = threading.Lock()
-        self._ready = False
 
-    def fork(self, argv: list[str], env: dict[str, str], cwd: str) -> ForkedProcess:
-        """A kernel child running ``ipykernel_launcher`` with ``argv``; raises if the server is gone."""
+    def fork(self, argv: list[str], env: dict[str, str], cwd: str, modules: list[str],
+             extras: bool) -> ForkedProcess:
+        """A kernel child running ``ipykernel_launcher`` with ``argv``, ``modules`` imported; raises if the server
+        is gone."""
+        request = {"argv": argv, "env": env, "cwd": cwd, "modules": preloadable(modules), "extras": extras}
         with self._lock:
-            if not self._ready:  # the first request waits for the imports
-                self._expect("ready")
-                self._ready = True
-            assert self.process.stdin is not None
+            assert self.process.stdin is not None and self.process.stdout is not None
             try:
-                self.process.stdin.write(json.dumps({"argv": argv, "env": env, "cwd": cwd}) + "\n")
+                self.process.stdin.write(json.dumps(request) + "\n")
                 self.process.stdin.flush()
             except OSError as exc:
                 raise RuntimeError(f"the kernel fork server is gone ({exc})") from None
-            return ForkedProcess(int(self._expect("pid ")))
-
-    def _expect(self, prefix: str) -> str:
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line.startswith(prefix):
+            line = self.process.stdout.readline()
+        if not line.startswith("pid "):
             raise RuntimeError(f"the kernel fork server ended (exit code {self.process.poll()})")
-        return line[len(prefix):].strip()
+        return ForkedProcess(int(line[4:]))
 
     def close(self) -> None:
         """No more kernels: the server ends once the ones it forked have."""
@@ -134,9 +136,9 @@ class ForkedKernelManager(AsyncKernelManager):
     """jupyter_client's kernel manager with its launch step ("override in a subclass to launch kernel
     subprocesses differently") asking a :class:`Server` instead of starting ``python``."""
 
-    def __init__(self, server: Server, **kwargs: Any):
+    def __init__(self, server: Server, modules: list[str], extras: bool, **kwargs: Any):
         super().__init__(**kwargs)
-        self.server = server
+        self.server, self.modules, self.extras = server, modules, extras
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
         provisioner = self.provisioner
@@ -145,7 +147,8 @@ class ForkedKernelManager(AsyncKernelManager):
                 os.path.realpath(kernel_cmd[0]) != os.path.realpath(sys.executable):
             return await super()._async_launch_kernel(kernel_cmd, **kw)  # another interpreter's kernel
         try:
-            process = self.server.fork(kernel_cmd[3:], dict(kw["env"]), str(kw.get("cwd") or os.getcwd()))
+            process = self.server.fork(kernel_cmd[3:], dict(kw["env"]), str(kw.get("cwd") or os.getcwd()),
+                                       self.modules, self.extras)
         except RuntimeError:  # the server is gone: this kernel starts the usual way
             return await super()._async_launch_kernel(kernel_cmd, **kw)
         provisioner.process, provisioner.pid, provisioner.pgid = process, process.pid, process.pid
@@ -156,31 +159,59 @@ class ForkedKernelManager(AsyncKernelManager):
 # ---- the server process -----------------------------------------------------------------------------------
 
 def serve(modules: list[str]) -> None:
-    """Import ``modules``, then fork a kernel for each request on stdin (one JSON line) and answer its pid."""
+    """Fork a kernel for each request on stdin (one JSON line), answering its pid; import ``modules`` meanwhile."""
     replies = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # what kernels print to the real stdout goes to stderr, not into the replies
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the `signoff` process's to handle
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # ended kernels are reaped by the OS
     startup.skip_unused_imports()
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")  # as ipykernel sets it
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-            contextlib.redirect_stderr(io.StringIO()):  # import-time chatter, as a kernel's warm-up swallows it
-        warnings.simplefilter("ignore")
-        for name in modules:
-            try:
-                __import__(name)
-            except Exception:  # noqa: BLE001 - the notebook meets (and reports) its own import errors
-                pass
-    parent, children = os.getppid(), []
-    replies.write("ready\n")
-    for line in sys.stdin:
-        request = json.loads(line)
+    later, requests, parent, children = [*KERNEL_MAIN, *modules], _Requests(), os.getppid(), []
+    while (request := requests.next(wait=not later)) is not None or (later and not requests.closed):
+        if request is None:
+            later.extend(_load(later.pop(0)))
+            continue
+        extras = [extra for name in [*KERNEL_MAIN, *request["modules"]] for extra in _load(name)]
+        for name in extras:
+            _load(name) if request["extras"] else later.append(name)
         pid = os.fork()
         if pid == 0:
             _become_kernel(request, [replies.fileno(), 0])
         children.append(pid)
         replies.write(f"pid {pid}\n")
     _linger(parent, children)
+
+
+class _Requests:
+    """Lines on stdin, read without blocking while there is something else to do (``wait=False``)."""
+
+    def __init__(self) -> None:
+        self.buffer, self.closed = b"", False
+
+    def next(self, wait: bool) -> dict[str, Any] | None:
+        while b"\n" not in self.buffer:
+            if self.closed or (not wait and not select.select([0], [], [], 0)[0]):
+                return None
+            chunk = os.read(0, 1 << 16)
+            self.buffer += chunk
+            self.closed = not chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return json.loads(line)
+
+
+def _load(name: str) -> tuple[str, ...]:
+    """Import ``name`` quietly (import-time chatter, as a kernel's warm-up swallows it); returns what it imports
+    inside its functions, if it is a module of Signoff's that says so (``PRELOAD``)."""
+    module = sys.modules.get(name)
+    if module is None:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            try:
+                module = importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - the notebook meets (and reports) its own import errors
+                return ()
+    return tuple(getattr(module, "PRELOAD", ())) if name.startswith("runner.") else ()
 
 
 def _become_kernel(request: dict[str, Any], private: list[int]) -> None:

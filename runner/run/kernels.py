@@ -49,7 +49,7 @@ def thread_caps(threads: int | None) -> dict[str, str]:
 
 def start_kernel(
     source: Path, cwd: Path, threads: int | None = None, env: dict[str, str] | None = None,
-    server: forkserver.Server | None = None,
+    server: forkserver.Server | None = None, first: bool = False,
 ) -> AsyncKernelManager:
     """A kernel for ``source``, running in ``cwd``, with every module the notebook imports loaded.
 
@@ -57,7 +57,8 @@ def start_kernel(
     executed notebook is the same as with a cold kernel, only faster.  ``threads`` caps
     the kernel's OpenMP/BLAS threads (unless the user set them), so that kernels running
     side by side do not oversubscribe the cores.  ``env`` is added to the kernel's environment.
-    With ``server``, the kernel is forked from it, most imports already done.
+    With ``server``, the kernel is forked from it, most imports already done (a ``first`` kernel, one that
+    nothing else has to finish before, is forked as soon as its notebook's own imports are loaded).
     """
     env = {**os.environ, **(env or {}), **thread_caps(threads)}
     nb = nbformat.read(source, as_version=4)
@@ -65,7 +66,9 @@ def start_kernel(
     # on every start when the transport is unencrypted TCP; CurveZMQ keys provisioned by the
     # kernel manager encrypt it and silence the warning.
     options = {"kernel_name": nb.metadata.get("kernelspec", {}).get("name", "python3"), "transport_encryption": "auto"}
-    km = forkserver.ForkedKernelManager(server, **options) if server else AsyncKernelManager(**options)
+    modules = imported_modules(nb)
+    km = forkserver.ForkedKernelManager(server, modules, not first, **options) if server else \
+        AsyncKernelManager(**options)
     # parallel kernels must not share IPython's SQLite history file
     run_sync(km.start_kernel)(cwd=str(cwd), env=env, extra_arguments=["--HistoryManager.hist_file=:memory:"])
     stopping.register(km)
@@ -73,7 +76,7 @@ def start_kernel(
     client.start_channels()
     try:
         run_sync(client.wait_for_ready)(timeout=WARM_UP_TIMEOUT)
-        _run_silently(km, client, _import_code(imported_modules(nb)))
+        _run_silently(km, client, _import_code(modules))
     except BaseException:
         shutdown(km)
         raise

@@ -173,7 +173,7 @@ def _warm_kernel(stage: Stage, run_dir: Path, threads: int, env: dict[str, str],
         if stopping.requested():
             raise RuntimeError(f"not started: {stopping.requested()} stopped the run")
         try:
-            return start_kernel(stage.path, run_dir, threads=threads, env=env, server=server)
+            return start_kernel(stage.path, run_dir, threads=threads, env=env, server=server, first=not stage.needs)
         except Exception as exc:
             if attempt == KERNEL_START_ATTEMPTS:
                 raise RuntimeError(f"the kernel did not start after {attempt} attempts: {exc}") from exc

@@ -381,12 +381,13 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _print_verdict(verdict: records.Verdict) -> None:
-    rows = [("gate", "metric", "observed", "threshold", "severity", "status")]
+    rows = [("gate", "metric", "observed", "interval", "threshold", "severity", "status")]
     for g in verdict.gates:
-        observed = g["observed"]
+        observed = g.get("estimate", g["observed"])  # a champion gate judged on its paired change shows the change
         rows.append((
             g["id"], g["metric"],
             f"{observed:.4g}" if isinstance(observed, float) else str(observed),
+            records.interval_text(g),
             " ".join(f"{k} {v:g}" for k, v in g["threshold"].items()),
             g["severity"], g["status"].upper(),
         ))
@@ -394,6 +395,9 @@ def _print_verdict(verdict: records.Verdict) -> None:
     print()
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    for g in verdict.gates:
+        if g["status"] == "inconclusive":
+            print(f"{g['id']} inconclusive: {g['message']}")
     for stage in verdict.stages:
         if stage["status"] != "passed":
             print(f"stage {stage['name']} {stage['status']}: {stage['error']}")

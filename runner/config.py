@@ -40,6 +40,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "stages": {},
     "gates": [],
+    "gates_confidence": 0.95,  # the confidence level of every interval a gate judges
     "monitor_gates": [],  # judged by `signoff monitor` on the champion and the newest data
     "execution": {"cell_timeout": 600, "stage_timeout": 1800},
     "checklist": {},
@@ -47,17 +48,19 @@ DEFAULTS: dict[str, Any] = {
     "card": {},
     "registry": {"tracking_uri": None, "promotion": "manual"},
 }
-TOP_LEVEL = {"extends", "model", "seed", "data", "stages", "gates", "monitor_gates", "execution", "checklist",
-             "checklist_required", "card", "registry"}
+TOP_LEVEL = {"extends", "model", "seed", "data", "stages", "gates", "gates_confidence", "monitor_gates", "execution",
+             "checklist", "checklist_required", "card", "registry"}
 REGISTRY_KEYS = set(DEFAULTS["registry"])
 PROMOTIONS = ("auto", "manual")
 CARD_KEYS = {"intended_use", "out_of_scope", "owners", "limitations"}
 DATA_KEYS = set(DEFAULTS["data"])
 SYNTHETIC_KEYS = set(DEFAULTS["data"]["synthetic"])
 EXECUTION_KEYS = set(DEFAULTS["execution"])
-GATE_KEYS = {"id", "metric", "min", "max", "vs_champion", "champion_only", "waivable", "severity", "why"}
+GATE_KEYS = {"id", "metric", "min", "max", "vs_champion", "champion_only", "waivable", "severity", "inconclusive",
+             "why"}
 VS_CHAMPION_KEYS = ("max_drop", "min_gain")
 SEVERITIES = ("block", "warn")
+INCONCLUSIVE = ("warn", "block")  # what a gate whose interval straddles its bound does; the first is the default
 
 
 def load_params(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
@@ -216,6 +219,10 @@ def _check(params: dict[str, Any], path: Path) -> None:
     for key in EXECUTION_KEYS:
         if not _is_number(execution[key]) or execution[key] <= 0:
             fail(f"execution.{key}", f"expected a number of seconds > 0, got {execution[key]!r}")
+    confidence = params["gates_confidence"]
+    if not _is_number(confidence) or not 0.5 <= confidence < 1:
+        fail("gates_confidence", f"expected a confidence level such as 0.95 (at least 0.5, below 1), "
+                                 f"got {confidence!r}")
     _check_gates(params["gates"], path)
     _check_gates(params["monitor_gates"], path, "monitor_gates")
     if not isinstance(params["checklist"], dict) or not all(isinstance(v, str) for v in params["checklist"].values()):
@@ -277,6 +284,9 @@ def _check_gates(gates: Any, path: Path, key: str = "gates") -> None:
             raise SignoffError(
                 f"{path}: {where}.severity ({gate_id}): expected block or warn, got {gate['severity']!r}"
             )
+        if gate.get("inconclusive", INCONCLUSIVE[0]) not in INCONCLUSIVE:
+            raise SignoffError(f"{path}: {where}.inconclusive ({gate_id}): expected warn (a person decides) or block "
+                               f"(an undecided gate blocks like a failed one), got {gate['inconclusive']!r}")
 
 
 def _check_keys(mapping: dict[str, Any], allowed: set[str], where: str, path: Path) -> None:

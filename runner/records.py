@@ -22,6 +22,8 @@ import yaml
 from runner.errors import SignoffError
 
 NOT_APPLICABLE = "not_applicable"  # evidence ``<scope>.not_applicable``: why a stage recorded no figures there
+INTERVAL_ENDS = ("_ci_low", "_ci_high")  # evidence ``<name>_ci_low``/``_ci_high``: the sampling interval of ``<name>``
+UNDECIDED = ("fail", "missing", "inconclusive")  # gate outcomes a run cannot be released on without a person
 VERDICT = "verdict.json"
 EVIDENCE = "evidence.json"
 PARAMS = "params.yaml"
@@ -82,7 +84,25 @@ class Verdict:
 
     @property
     def failed_gates(self) -> list[str]:
-        return [g["id"] for g in self.gates if g.get("status") in ("fail", "missing")]
+        """Gates that did not pass: failed, without evidence, or (on an interval) undecided."""
+        return [g["id"] for g in self.gates if g.get("status") in UNDECIDED]
+
+
+def interval_text(gate: dict[str, Any]) -> str:
+    """A checked gate's interval as the terminal and the report show it (empty for a gate judged on a point)."""
+    if not gate.get("interval"):
+        return ""
+    low, high = gate["interval"]
+    level = f"{gate['level']:.0%} " if gate.get("level") else ""
+    return f"{level}[{low:.4g}, {high:.4g}]"
+
+
+def blocks(gate: dict[str, Any]) -> bool:
+    """A checked gate that blocks the release: no evidence (fail closed); failed, if it blocks; undecided, if it
+    blocks and says ``inconclusive: block`` (by default an undecided gate asks for a person instead)."""
+    blocking = gate.get("severity", "block") == "block"
+    return gate["status"] == "missing" or (blocking and gate["status"] == "fail") or \
+        (blocking and gate["status"] == "inconclusive" and gate.get("inconclusive") == "block")
 
 
 @dataclass(frozen=True)

@@ -19,14 +19,14 @@ COMPARED = {"binary": ("roc_auc", "pr_auc"), "multiclass": ("accuracy", "roc_auc
 
 
 def versus(task: str, y: np.ndarray, new: np.ndarray, old: np.ndarray, thresholds: tuple[float, float] | None,
-           n_classes: int, n_boot: int, seed: int) -> dict[str, float]:
+           n_classes: int, n_boot: int, seed: int, level: float = 0.95) -> dict[str, float]:
     """The candidate against the champion on the same rows: how differently they predict, and the paired
     difference of the task's compared metrics (positive: the candidate scores higher)."""
     found = prediction_difference(task, new, old, thresholds)
     statistics = metrics.statistics(task, y, n_classes)
     for name in COMPARED[task]:
         delta, low, high = paired_delta(y, new, old, statistics[name], n_boot, seed,
-                                        n_classes if task != "regression" else 0)
+                                        n_classes if task != "regression" else 0, level)
         found |= {f"{name}_delta_vs_champion": delta, f"{name}_delta_vs_champion_ci_low": low,
                   f"{name}_delta_vs_champion_ci_high": high}
     return found
@@ -53,14 +53,15 @@ def prediction_difference(task: str, new: np.ndarray, old: np.ndarray,
 def paired_delta(
     y: np.ndarray, p_new: np.ndarray, p_old: np.ndarray,
     metric: Callable[[np.ndarray, np.ndarray], float], n_boot: int, seed: int, n_classes: int = 2,
+    level: float = 0.95,
 ) -> tuple[float, float, float]:
-    """``metric(new) - metric(old)`` and its 95% interval, the rows resampled once for both models."""
+    """``metric(new) - metric(old)`` and its interval at ``level``, the rows resampled once for both models."""
     both = np.stack([p_new, p_old], axis=1)
 
     def delta(y_rows: np.ndarray, p_rows: np.ndarray) -> float:
         return metric(y_rows, p_rows[:, 0]) - metric(y_rows, p_rows[:, 1])
 
-    low, high = metrics.bootstrap_ci(y, both, delta, n_boot, seed, n_classes=n_classes)
+    low, high = metrics.bootstrap_ci(y, both, delta, n_boot, seed, level, n_classes)
     return delta(y, both), low, high
 
 

@@ -147,9 +147,9 @@ ABSOLUTE_ERRORS = {"mae", "median_ae", "mape"}  # a regression's baseline for th
 
 
 def evaluate(task: str, y: np.ndarray, pred: np.ndarray, baseline_pred: np.ndarray, n_classes: int, n_boot: int,
-             seed: int, median_pred: np.ndarray | None = None) -> dict[str, float]:
+             seed: int, median_pred: np.ndarray | None = None, level: float = 0.95) -> dict[str, float]:
     """The task's held-out evidence: every metric for the model and the baseline, the lift over the baseline
-    (positive: the model is better, whichever way the metric points) and the headline intervals.
+    (positive: the model is better, whichever way the metric points) and the headline intervals at ``level``.
 
     A regression's baseline is the training mean for squared errors and R², and with ``median_pred``
     the training median for absolute errors (the constant each kind of error is smallest for)."""
@@ -162,7 +162,7 @@ def evaluate(task: str, y: np.ndarray, pred: np.ndarray, baseline_pred: np.ndarr
         evidence[f"{name}_lift"] = base - model[name] if name in LOWER_IS_BETTER else model[name] - base
     headline = {name: found[name] for name in HEADLINE[task] if name in found}
     classes = n_classes if task != "regression" else 0
-    for name, (low, high) in bootstrap_intervals(y, pred, headline, n_boot, seed, n_classes=classes).items():
+    for name, (low, high) in bootstrap_intervals(y, pred, headline, n_boot, seed, level, classes).items():
         evidence[f"{name}_ci_low"], evidence[f"{name}_ci_high"] = low, high
     return evidence
 

@@ -50,7 +50,8 @@ def gate_table(run: dict[str, Any]) -> pd.DataFrame:
         {
             "gate": g["id"],
             "metric": g["metric"],
-            "observed": _number(g["observed"]),
+            "observed": _number(g.get("estimate", g["observed"])),
+            "interval": records.interval_text(g),
             "threshold": " and ".join(f"{k} {v:g}" for k, v in g["threshold"].items()),
             "severity": g["severity"],
             "status": g["status"].upper(),
@@ -58,7 +59,57 @@ def gate_table(run: dict[str, Any]) -> pd.DataFrame:
         }
         for g in run["verdict"]["gates"]
     ]
-    return pd.DataFrame(rows, columns=["gate", "metric", "observed", "threshold", "severity", "status", "why"])
+    return pd.DataFrame(rows, columns=["gate", "metric", "observed", "interval", "threshold", "severity", "status",
+                                       "why"])
+
+
+def undecided(run: dict[str, Any]) -> list[str]:
+    """Each inconclusive gate in a sentence: what its interval straddles and how many more rows would decide it."""
+    return [f"**{g['id']}** is inconclusive: {g['message']}" for g in run["verdict"]["gates"]
+            if g["status"] == "inconclusive"]
+
+
+def forest_plot(run: dict[str, Any]) -> Any:
+    """Every gate judged on an interval: the interval, its estimate and the gate's bounds, one row per gate on its
+    own scale (the figures' units differ); None when no gate had an interval."""
+    import matplotlib.pyplot as plt
+
+    judged = [g for g in run["verdict"]["gates"] if g.get("interval")]
+    if not judged:
+        return None
+    fig, axes = plt.subplots(len(judged), 1, figsize=(9, 0.75 * len(judged) + 0.4), squeeze=False)
+    for ax, g in zip(axes[:, 0], judged):
+        low, high = g["interval"]
+        colour = STATUS_COLOURS[g["status"]]
+        ax.hlines(0, low, high, color=colour, linewidth=4)
+        ax.plot([g["estimate"]], [0], "o", color="black", markersize=5)
+        bounds = _bounds_drawn(g)
+        for bound in bounds:
+            ax.axvline(bound, color="#c0392b", linestyle="--", linewidth=1.2)
+        span = [low, high, *bounds]
+        pad = (max(span) - min(span)) * 0.15 or abs(max(span)) * 0.1 or 0.1
+        ax.set_xlim(min(span) - pad, max(span) + pad)
+        ax.set_yticks([])
+        ax.set_ylabel(f"{g['id']}\n{g['status'].upper()}", rotation=0, ha="right", va="center", fontsize=8,
+                      color=colour)
+        ax.tick_params(axis="x", labelsize=7)
+        for side in ("top", "right", "left"):
+            ax.spines[side].set_visible(False)
+    fig.suptitle("each gate's interval (bar), estimate (dot) and threshold (dashed)", fontsize=9)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+STATUS_COLOURS = {"pass": "#1e8449", "fail": "#c0392b", "inconclusive": "#b9770e", "missing": "#7b241c"}
+
+
+def _bounds_drawn(gate: dict[str, Any]) -> list[float]:
+    """The gate's bounds on the scale of what it judged: min/max, or the allowed change against the champion."""
+    threshold = gate["threshold"]
+    if "max_drop" in threshold:
+        return [-threshold["max_drop"]]
+    return [threshold[k] for k in ("min", "max", "min_gain") if k in threshold]
 
 
 def stage_table(run: dict[str, Any]) -> pd.DataFrame:

@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 from runner import records
+from runner.config import INCONCLUSIVE
 
 VERDICTS = ("PASS", "WARN", "BLOCKED", "ERROR")
 
@@ -21,12 +22,14 @@ LOADABLE = {
 
 
 def evaluate(gates: list[dict[str, Any]], evidence: dict[str, Any],
-             champion: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """``champion``: the current champion's evidence, for gates that compare with it (None: no champion)."""
-    return [_evaluate_one(gate, evidence, champion) for gate in gates]
+             champion: dict[str, Any] | None = None, level: float | None = None) -> list[dict[str, Any]]:
+    """``champion``: the current champion's evidence, for gates that compare with it (None: no champion);
+    ``level``: the confidence level of the evidence's intervals (the params file's ``gates_confidence``)."""
+    return [_evaluate_one(gate, evidence, champion, level) for gate in gates]
 
 
-def _evaluate_one(gate: dict[str, Any], evidence: dict[str, Any], champion: dict[str, Any] | None) -> dict[str, Any]:
+def _evaluate_one(gate: dict[str, Any], evidence: dict[str, Any], champion: dict[str, Any] | None,
+                  level: float | None) -> dict[str, Any]:
     metric = gate["metric"]
     result = {
         "id": gate["id"],
@@ -44,17 +47,76 @@ def _evaluate_one(gate: dict[str, Any], evidence: dict[str, Any], champion: dict
     if metric not in evidence or observed is None:
         return {**result, "status": "missing",
                 "message": f"no evidence named {metric}: {_absent_because(metric, evidence)}"}
-    if isinstance(observed, bool) or not isinstance(observed, (int, float)) or not math.isfinite(observed):
+    if not _finite(observed):
         return {**result, "status": "fail", "message": f"{metric} is {observed!r}, not a finite number"}
     if "vs_champion" in gate:
-        return {**result, **_versus(metric, observed, champion or {}, gate["vs_champion"])}
-    if "min" in gate and observed < gate["min"]:
-        return {**result, "status": "fail",
-                "message": f"{metric} = {observed:.4g} is below the minimum {gate['min']:g}"}
-    if "max" in gate and observed > gate["max"]:
-        return {**result, "status": "fail",
-                "message": f"{metric} = {observed:.4g} is above the maximum {gate['max']:g}"}
-    return {**result, "status": "pass", "message": f"{metric} = {observed:.4g} is within {_bounds(gate)}"}
+        return {**result, **_versus(metric, observed, champion or {}, gate["vs_champion"], evidence, level)}
+    judged = _judge(metric, observed, interval(metric, evidence), gate.get("min"), gate.get("max"),
+                    rows(metric, evidence))
+    if "interval" in judged:
+        judged |= {"level": level, "inconclusive": gate.get("inconclusive", INCONCLUSIVE[0])}
+    return {**result, **judged}
+
+
+def interval(metric: str, evidence: dict[str, Any]) -> tuple[float, float] | None:
+    """The sampling interval recorded beside ``metric`` (``<metric>_ci_low``, ``<metric>_ci_high``), if both are
+    finite numbers in order."""
+    low, high = (evidence.get(f"{metric}{end}") for end in records.INTERVAL_ENDS)
+    return (float(low), float(high)) if _finite(low) and _finite(high) and low <= high else None
+
+
+def rows(metric: str, evidence: dict[str, Any]) -> int | None:
+    """The test rows a figure rests on: the nearest ``<scope>.n_rows`` above it (``fairness.sex.n_rows`` for
+    ``fairness.sex.equal_opportunity_difference``), or the evaluation rows of a validate figure."""
+    parts = metric.split(".")
+    for end in range(len(parts) - 1, 0, -1):
+        scope = ".".join(parts[:end])
+        for name in (f"{scope}.n_rows", f"{scope}.n_eval_rows"):
+            if _finite(evidence.get(name)):
+                return int(evidence[name])
+    return None
+
+
+def _judge(metric: str, estimate: float, bounds: tuple[float, float] | None, low: float | None,
+           high: float | None, n: int | None) -> dict[str, Any]:
+    """Pass, fail or (with an interval) inconclusive against ``low``/``high``: the whole interval inside the
+    bounds passes, the whole interval outside one fails, an interval across a bound cannot decide."""
+    said = f"{metric} = {estimate:.4g}"
+    if bounds is None:
+        if low is not None and estimate < low:
+            return {"status": "fail", "message": f"{said} is below the minimum {low:g}"}
+        if high is not None and estimate > high:
+            return {"status": "fail", "message": f"{said} is above the maximum {high:g}"}
+        return {"status": "pass", "message": f"{said} is within {_bounds(low, high)}"}
+    found = {"estimate": estimate, "interval": list(bounds), "rows": n}
+    said += f" [{bounds[0]:.4g}, {bounds[1]:.4g}]"
+    if low is not None and bounds[1] < low:
+        return {**found, "status": "fail", "message": f"{said}: the whole interval is below the minimum {low:g}"}
+    if high is not None and bounds[0] > high:
+        return {**found, "status": "fail", "message": f"{said}: the whole interval is above the maximum {high:g}"}
+    crossed = [b for b, across in ((low, low is not None and bounds[0] < low),
+                                   (high, high is not None and bounds[1] > high)) if across]
+    if not crossed:
+        return {**found, "status": "pass", "message": f"{said}: the whole interval is within {_bounds(low, high)}"}
+    more = more_rows(n, estimate, bounds, crossed[0])
+    return {**found, "status": "inconclusive", "more_rows": more,
+            "message": f"{said} straddles {crossed[0]:g}: these rows cannot decide; {_more_said(more)}"}
+
+
+def more_rows(n: int | None, estimate: float, bounds: tuple[float, float], bound: float) -> int | None:
+    """About how many more rows would shrink the interval clear of ``bound`` at the current effect, its
+    half-width falling as 1/sqrt(rows); None when no number of rows would (the estimate sits on the bound)
+    or the rows are unknown."""
+    effect, half = abs(estimate - bound), (bounds[1] - bounds[0]) / 2
+    if n is None or effect == 0 or half == 0:
+        return None
+    return max(1, math.ceil(n * (half / effect) ** 2) - n)
+
+
+def _more_said(more: int | None) -> str:
+    if more is None:
+        return "the estimate sits on the threshold, so more rows alone would not decide it"
+    return f"about {more:,} more test rows would decide it at this effect"
 
 
 def _absent_because(metric: str, evidence: dict[str, Any]) -> str:
@@ -67,12 +129,21 @@ def _absent_because(metric: str, evidence: dict[str, Any]) -> str:
     return "the stage that records it failed, ended early or never glued it"
 
 
-def _versus(metric: str, observed: float, champion: dict[str, Any], rule: dict[str, float]) -> dict[str, Any]:
-    """The candidate against the champion's value of the same evidence (fail closed if the champion lacks it)."""
+def _versus(metric: str, observed: float, champion: dict[str, Any], rule: dict[str, float],
+            evidence: dict[str, Any], level: float | None) -> dict[str, Any]:
+    """The candidate against the champion's value of the same evidence (fail closed if the champion lacks it).
+    Where this run measured the difference itself, paired on its own test rows with an interval
+    (``<metric>_delta_vs_champion``), that difference is judged, with three outcomes."""
     base = champion.get(metric)
-    if isinstance(base, bool) or not isinstance(base, (int, float)) or not math.isfinite(base):
+    if not _finite(base):
         return {"status": "missing", "champion": base,
                 "message": f"the champion has no usable {metric} ({base!r}) to compare with"}
+    paired = f"{metric}_delta_vs_champion"
+    if _finite(evidence.get(paired)) and (bounds := interval(paired, evidence)) is not None:
+        low = -rule["max_drop"] if "max_drop" in rule else rule["min_gain"]
+        judged = _judge(f"{metric} change vs champion (paired)", evidence[paired], bounds, low, None,
+                        rows(metric, evidence))
+        return {**judged, "champion": base, "level": level, "inconclusive": INCONCLUSIVE[0]}
     delta = observed - base
     said = f"{metric} = {observed:.4g} vs champion {base:.4g} (change {delta:+.4g})"
     if "max_drop" in rule and delta < -rule["max_drop"]:
@@ -82,8 +153,7 @@ def _versus(metric: str, observed: float, champion: dict[str, Any], rule: dict[s
     return {"status": "pass", "champion": base, "message": f"{said}: within the allowed change"}
 
 
-def _bounds(gate: dict[str, Any]) -> str:
-    low, high = gate.get("min"), gate.get("max")
+def _bounds(low: float | None, high: float | None) -> str:
     if low is not None and high is not None:
         return f"[{low:g}, {high:g}]"
     return f">= {low:g}" if low is not None else f"<= {high:g}"
@@ -100,12 +170,13 @@ def judged(about: dict[str, Any], checked: list[dict[str, Any]], stages: list[di
 
 
 def verdict(results: list[dict[str, Any]], stages_failed: bool) -> str:
-    """ERROR if a stage failed; BLOCKED if a blocking gate failed or any gate lacks evidence; WARN; PASS."""
+    """ERROR if a stage failed; BLOCKED if a gate blocks (:func:`records.blocks`); WARN if any gate failed or
+    could not decide (a person signs off: never promoted automatically); PASS."""
     if stages_failed:
         return "ERROR"
-    if any(r["status"] == "missing" or (r["status"] == "fail" and r["severity"] == "block") for r in results):
+    if any(records.blocks(r) for r in results):
         return "BLOCKED"
-    if any(r["status"] == "fail" for r in results):
+    if any(r["status"] in ("fail", "inconclusive") for r in results):
         return "WARN"
     return "PASS"
 
@@ -131,8 +202,12 @@ def policy_changes(before: list[dict[str, Any]] | None, after: list[dict[str, An
     return changes
 
 
+def _finite(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
 def _policy(gate: dict[str, Any]) -> dict[str, Any]:
-    keys = ("metric", "min", "max", "vs_champion", "champion_only", "waivable")
+    keys = ("metric", "min", "max", "vs_champion", "champion_only", "waivable", "inconclusive")
     return {k: gate[k] for k in keys if k in gate} | {"severity": gate.get("severity", "block")}
 
 

@@ -87,7 +87,7 @@ def approve(reg: RegisteredModel, folder: Path, by: str, note: str, waivers: lis
         raise SignoffError(f"{folder}: the archived run was altered ({altered[0]}); it cannot be approved")
     _check_waivers(folder, verdict, gates, waivers)
     waived = {w.gate for w in waivers}
-    unwaived = [g["id"] for g in verdict.gates if _blocks(g) and g["id"] not in waived]
+    unwaived = [g["id"] for g in verdict.gates if records.blocks(g) and g["id"] not in waived]
     if unwaived:
         raise SignoffError(f"{folder}: the run is BLOCKED by {', '.join(unwaived)}; approving it is refused "
                            "(only gates marked waivable: true can be waived, with --waive)")
@@ -227,13 +227,9 @@ def _archived(folder: Path) -> records.ArchivedRun:
     return run
 
 
-def _blocks(gate: dict[str, Any]) -> bool:
-    return gate["status"] == "missing" or (gate["status"] == "fail" and gate["severity"] == "block")
-
-
 def _check_waivers(folder: Path, verdict: records.Verdict, declared: dict[str, dict[str, Any]],
                    waivers: list[Waiver]) -> None:
-    failed = {g["id"] for g in verdict.gates if g["status"] in ("fail", "missing")}
+    failed = set(verdict.failed_gates)
     for waiver in waivers:
         if waiver.gate not in failed:
             raise SignoffError(f"{folder}: --waive {waiver.gate}: no such failed gate in this run "

@@ -169,7 +169,7 @@ def _judge(declared: list[dict[str, Any]], facts: dict[str, Any], started: pipel
     results = facts.pop("monitor.stages")
     ran = {r["name"] for r in results} | {"monitor"}
     applicable = [g for g in declared if g["metric"].split(".")[0] in ran]
-    checked = gates.evaluate(applicable, facts)
+    checked = gates.evaluate(applicable, facts, None, run_params["gates_confidence"])
     verdict = gates.judged(about, checked, results,
                            not_evaluated=[{"id": g["id"], "metric": g["metric"],
                                            "why": "its stage did not run (no --labels)"}

@@ -23,7 +23,7 @@ from runner.run.stages import Stage
 # Parameters Signoff itself passes to every notebook that declares them, never set under
 # stages.<name>: seed and data come from the params file's top-level keys, the run's
 # folders from the run.
-FROM_PARAMS = ("seed", "data")
+FROM_PARAMS = ("seed", "data", "gates_confidence")
 FROM_RUN = ("run_dir", "previous_run", "champion_dir", "mlflow_run_id")
 COMMON = FROM_PARAMS + FROM_RUN
 

@@ -397,7 +397,7 @@ def _decide(
     facts[checklist.OPEN_ITEMS] = checklist.open_count(answers)
     declared = [*params["gates"], gates.LOADABLE,
                 *([checklist.required_gate()] if params["checklist_required"] else [])]
-    checked = gates.evaluate(declared, facts, champion_evidence)
+    checked = gates.evaluate(declared, facts, champion_evidence, params["gates_confidence"])
     return gates.judged(about, checked, [r.__dict__ for r in results], **recorded,
                         gate_policy_changes=gates.policy_changes(_previous_gates(previous), declared),
                         warnings=[*warnings, *gates.warnings(declared), *_open_items_warning(answers)],

@@ -29,11 +29,33 @@ def test_report_tables_show_the_recorded_verdict_readably_and_escaped():
     assert "credit&lt;b&gt;" in report.banner(RUN)
     table = report.gate_table(RUN)
     assert table.to_dict("records")[0] == {"gate": "auc", "metric": "validate.roc_auc", "observed": "0.8123",
-                                           "threshold": "min 0.9", "severity": "block", "status": "FAIL",
-                                           "why": "(no reason given)"}
+                                           "interval": "", "threshold": "min 0.9", "severity": "block",
+                                           "status": "FAIL", "why": "(no reason given)"}
     assert report.fairness_exclusions(RUN) == ["fairness.sex: left out of the figures: X"]
     page = report.checklist_html(RUN)
     assert "Q &lt;i&gt;" in page and '<a href="eda.html">x &amp; y</a>' in page
+
+
+def test_gates_judged_on_intervals_show_them_say_what_would_decide_them_and_are_drawn_against_their_bounds():
+    from runner.judge import gates
+
+    evidence = {"fairness.sex.equal_opportunity_difference": 0.118, "fairness.sex.n_rows": 600,
+                "fairness.sex.equal_opportunity_difference_ci_low": 0.02,
+                "fairness.sex.equal_opportunity_difference_ci_high": 0.21, "eda.n_rows": 3000}
+    checked = gates.evaluate([{"id": "eop", "metric": "fairness.sex.equal_opportunity_difference", "max": 0.1},
+                              {"id": "rows", "metric": "eda.n_rows", "min": 1000}], evidence, level=0.9)
+    run = {"folder": None, "evidence": evidence,
+           "verdict": records.Verdict(model="m", run_id="r", verdict="WARN", gates=checked).to_json()}
+    rows = report.gate_table(run).to_dict("records")
+    assert rows[0]["interval"] == "90% [0.02, 0.21]" and rows[0]["status"] == "INCONCLUSIVE"
+    assert rows[1]["interval"] == ""
+    (said,) = report.undecided(run)
+    assert said.startswith("**eop** is inconclusive") and f"about {checked[0]['more_rows']:,} more test rows" in said
+    figure = report.forest_plot(run)
+    (axes,) = figure.axes  # one row: the one gate judged on an interval
+    assert [line.get_xdata()[0] for line in axes.lines if line.get_linestyle() == "--"] == [0.1]  # its bound
+    assert axes.get_xlim()[0] < 0.02 and axes.get_xlim()[1] > 0.21
+    assert report.forest_plot(RUN) is None  # no gate with an interval: no plot
 
 
 def test_serving_figures_are_positive_and_measured_on_single_rows():

@@ -74,3 +74,65 @@ def test_champion_only_gate_waits_for_a_champion():
     assert alone["status"] == "pass"
     (missing,) = gates.evaluate([gate], {}, champion={"validate.roc_auc": 0.8})
     assert missing["status"] == "missing"
+
+
+EOP = {"id": "eop", "metric": "fairness.sex.equal_opportunity_difference", "max": 0.1, "why": "parity"}
+
+
+def with_interval(estimate, low, high, rows=3000):
+    name = EOP["metric"]
+    return {name: estimate, f"{name}_ci_low": low, f"{name}_ci_high": high, "fairness.sex.n_rows": rows}
+
+
+def test_a_gate_on_a_figure_with_an_interval_judges_the_whole_interval():
+    """Inside the bound: pass; wholly beyond it: fail; across it: inconclusive (a person decides, not BLOCKED)."""
+    (clear,) = gates.evaluate([EOP], with_interval(0.03, 0.01, 0.08), level=0.9)
+    (beyond,) = gates.evaluate([EOP], with_interval(0.2, 0.12, 0.28), level=0.9)
+    (across,) = gates.evaluate([EOP], with_interval(0.118, 0.02, 0.21), level=0.9)
+    (point_inside_interval_across,) = gates.evaluate([EOP], with_interval(0.098, 0.07, 0.101))
+    assert [clear["status"], beyond["status"], across["status"]] == ["pass", "fail", "inconclusive"]
+    assert point_inside_interval_across["status"] == "inconclusive"  # the point passes, its interval does not
+    assert across["estimate"] == 0.118 and across["interval"] == [0.02, 0.21] and across["level"] == 0.9
+    assert across["rows"] == 3000 and across["inconclusive"] == "warn"
+    assert gates.verdict([across], stages_failed=False) == "WARN"  # never auto-promoted: a person signs off
+    assert gates.verdict([beyond], stages_failed=False) == "BLOCKED"
+    assert gates.verdict([clear], stages_failed=False) == "PASS"
+
+
+def test_an_inconclusive_gate_that_says_so_blocks_and_a_warning_gate_only_warns():
+    strict = {**EOP, "inconclusive": "block"}
+    (blocked,) = gates.evaluate([strict], with_interval(0.118, 0.02, 0.21))
+    assert blocked["status"] == "inconclusive" and gates.verdict([blocked], stages_failed=False) == "BLOCKED"
+    (warned,) = gates.evaluate([{**strict, "severity": "warn"}], with_interval(0.118, 0.02, 0.21))
+    assert gates.verdict([warned], stages_failed=False) == "WARN"
+    assert gates.policy_changes([EOP], [strict])[0]["after"]["inconclusive"] == "block"
+
+
+def test_an_inconclusive_gate_says_how_many_more_rows_would_decide_it():
+    """Half-width 0.095 around an effect 0.018 from the bound, 3,000 rows: (0.095 / 0.018)² x 3,000 rows in
+    all decide it, about 80,600 more."""
+    (across,) = gates.evaluate([EOP], with_interval(0.118, 0.023, 0.213))
+    assert abs(across["more_rows"] - (3000 * (0.095 / 0.018) ** 2 - 3000)) <= 1
+    assert f"about {across['more_rows']:,} more test rows" in across["message"]
+    (on_the_line,) = gates.evaluate([EOP], with_interval(0.1, 0.05, 0.15))
+    assert on_the_line["more_rows"] is None and "more rows alone would not decide" in on_the_line["message"]
+
+
+def test_a_figure_without_a_usable_interval_is_judged_on_its_point_as_before():
+    name = EOP["metric"]
+    for broken in ({}, {f"{name}_ci_low": math.nan, f"{name}_ci_high": 0.2}, {f"{name}_ci_low": 0.3,
+                                                                            f"{name}_ci_high": 0.1}):
+        (result,) = gates.evaluate([EOP], {name: 0.05, **broken})
+        assert result["status"] == "pass" and "interval" not in result
+
+
+def test_a_champion_gate_judges_the_paired_change_where_the_run_measured_it():
+    paired = {"validate.roc_auc": 0.79, "validate.roc_auc_delta_vs_champion": -0.012,
+              "validate.roc_auc_delta_vs_champion_ci_low": -0.03, "validate.roc_auc_delta_vs_champion_ci_high": 0.004,
+              "validate.n_eval_rows": 2000}
+    (result,) = gates.evaluate([VERSUS], paired, champion={"validate.roc_auc": 0.8}, level=0.95)
+    assert result["status"] == "inconclusive" and result["interval"] == [-0.03, 0.004] and result["rows"] == 2000
+    assert result["estimate"] == -0.012 and result["champion"] == 0.8
+    worse = {**paired, "validate.roc_auc_delta_vs_champion_ci_high": -0.011}
+    (result,) = gates.evaluate([VERSUS], worse, champion={"validate.roc_auc": 0.8})
+    assert result["status"] == "fail"

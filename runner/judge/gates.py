@@ -170,13 +170,14 @@ def judged(about: dict[str, Any], checked: list[dict[str, Any]], stages: list[di
 
 
 def verdict(results: list[dict[str, Any]], stages_failed: bool) -> str:
-    """ERROR if a stage failed; BLOCKED if a gate blocks (:func:`records.blocks`); WARN if any gate failed or
-    could not decide (a person signs off: never promoted automatically); PASS."""
+    """ERROR if a stage failed; BLOCKED if a gate blocks (:func:`records.blocks`); WARN if any gate failed or a
+    blocking gate could not decide (a person signs off: never promoted automatically); PASS.  A warning gate
+    that cannot decide changes nothing: it would not have blocked either way."""
     if stages_failed:
         return "ERROR"
     if any(records.blocks(r) for r in results):
         return "BLOCKED"
-    if any(r["status"] in ("fail", "inconclusive") for r in results):
+    if any(r["status"] == "fail" or (r["status"] == "inconclusive" and r["severity"] == "block") for r in results):
         return "WARN"
     return "PASS"
 

@@ -104,7 +104,9 @@ def test_an_inconclusive_gate_that_says_so_blocks_and_a_warning_gate_only_warns(
     (blocked,) = gates.evaluate([strict], with_interval(0.118, 0.02, 0.21))
     assert blocked["status"] == "inconclusive" and gates.verdict([blocked], stages_failed=False) == "BLOCKED"
     (warned,) = gates.evaluate([{**strict, "severity": "warn"}], with_interval(0.118, 0.02, 0.21))
-    assert gates.verdict([warned], stages_failed=False) == "WARN"
+    assert gates.verdict([warned], stages_failed=False) == "PASS"  # a warning gate undecided: it would not block
+    (failed,) = gates.evaluate([{**EOP, "severity": "warn"}], with_interval(0.2, 0.12, 0.28))
+    assert gates.verdict([failed], stages_failed=False) == "WARN"
     assert gates.policy_changes([EOP], [strict])[0]["after"]["inconclusive"] == "block"
 
 

@@ -104,13 +104,15 @@ def _judge(metric: str, estimate: float, bounds: tuple[float, float] | None, low
 
 
 def more_rows(n: int | None, estimate: float, bounds: tuple[float, float], bound: float) -> int | None:
-    """About how many more rows would shrink the interval clear of ``bound`` at the current effect, its
-    half-width falling as 1/sqrt(rows); None when no number of rows would (the estimate sits on the bound)
-    or the rows are unknown."""
-    effect, half = abs(estimate - bound), (bounds[1] - bounds[0]) / 2
-    if n is None or effect == 0 or half == 0:
+    """About how many more rows would shrink the interval clear of ``bound`` at the current effect: the
+    interval's reach from the estimate towards the bound (a bootstrap interval need not be symmetric) falls
+    as 1/sqrt(rows); None when no number of rows would (the estimate sits on the bound) or the rows are
+    unknown."""
+    effect = abs(estimate - bound)
+    reach = bounds[1] - estimate if bound > estimate else estimate - bounds[0]
+    if n is None or effect == 0 or reach <= effect:
         return None
-    return max(1, math.ceil(n * (half / effect) ** 2) - n)
+    return math.ceil(n * (reach / effect) ** 2) - n
 
 
 def _more_said(more: int | None) -> str:

@@ -14,7 +14,8 @@ notebook's other imports load in its own kernel after the fork, as before.
 
 The server lives while its kernels do: told to close, it ends when its last kernel has ended; if the
 ``signoff`` process that started it dies, it kills its kernels and ends (kernels also end by themselves
-when their parent, the server, is gone).  Linux only (process file descriptors); elsewhere, and with
+when their parent, the server, is gone).  ``ps`` shows a forked kernel with the server's command line
+(``python -m runner.run.forkserver``), in the run folder.  Linux only (process file descriptors); elsewhere, and with
 ``SIGNOFF_FORK_KERNELS=0``, kernels start the usual way.
 """
 

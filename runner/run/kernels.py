@@ -144,7 +144,8 @@ def imported_modules(nb: nbformat.NotebookNode) -> list[str]:
 
 def _import_code(modules: list[str]) -> str:
     """Import each module, ignoring failures: the notebook will report its own errors itself.
-    First, the kernel is told to go without :data:`runner.startup.SKIPPED_IMPORTS`, as Signoff's own processes do."""
+    First, the kernel is told to go without :data:`runner.startup.SKIPPED_IMPORTS`, as Signoff's own processes do;
+    last, matplotlib, if loaded, is wired to the kernel's display (a fork server imported it before any kernel)."""
     return (
         "import sys as _signoff_sys\n"
         f"for _signoff_module in {startup.SKIPPED_IMPORTS!r}:\n"
@@ -155,6 +156,8 @@ def _import_code(modules: list[str]) -> str:
         "        _signoff_importlib.import_module(_signoff_module)\n"
         "    except Exception:\n"
         "        pass\n"
+        "if 'matplotlib.pyplot' in _signoff_sys.modules:  # imported before this shell existed (a forked kernel)\n"
+        "    get_ipython().run_line_magic('matplotlib', 'inline')  # figures show as in any kernel\n"
         "del _signoff_sys, _signoff_importlib, _signoff_module\n"
     )
 

@@ -122,13 +122,14 @@ def _stages(notebooks: Path, labels: bool) -> list[stages.Stage]:
 def _params(trained: dict[str, Any], params: dict[str, Any], current: Path, chosen: list[stages.Stage]) -> dict[str,
                                                                                                                 Any]:
     """The champion's own data, seed and stage parameters with the newest data; this params file's
-    model, gates, registry and execution limits."""
+    model, gates and their confidence level, registry and execution limits."""
     stage_values = {s.name: dict(trained["stages"].get(s.name, {})) for s in chosen}
     if VALIDATE in stage_values:
         stage_values[VALIDATE]["evaluate_on"] = "current"
     return {"model": params["model"], "seed": trained["seed"], "stages": stage_values,
             "data": {**trained["data"], "current_path": str(current.resolve())},
-            "monitor_gates": params["monitor_gates"], "registry": params["registry"], "execution": params["execution"]}
+            "monitor_gates": params["monitor_gates"], "gates_confidence": params["gates_confidence"],
+            "registry": params["registry"], "execution": params["execution"]}
 
 
 def _check_inputs(frames: list, provenance: dict[str, Any], data_params: dict[str, Any], current: Path,

@@ -138,12 +138,14 @@ def output_once_ended(process, timeout, project):
 
 
 def kernels_under(folder):
-    """Kernel processes whose working directory is inside ``folder`` (a run's kernels work in its run folder)."""
+    """Kernel processes whose working directory is inside ``folder`` (a run's kernels work in its run folder):
+    started as ``ipykernel_launcher``, or forked from the run's fork server (whose command line they keep)."""
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-            if os.readlink(f"/proc/{pid}/cwd").startswith(str(folder)) and "ipykernel" in command:
+            if os.readlink(f"/proc/{pid}/cwd").startswith(str(folder)) and (
+                    "ipykernel" in command or "runner.run.forkserver" in command):
                 found.append(pid)
         except OSError:
             continue

@@ -24,15 +24,23 @@ def test_example_run_passes_then_a_stricter_policy_blocks(example):
         for event in ("started", "passed in"):  # plain log lines: timestamp, level, stage, message
             assert re.search(rf"^\d{{4}}-\d\d-\d\dT[\d:]+Z INFO +{stage} +{event}", result.stdout, re.M), (stage, event)
         assert (run / "notebooks" / f"{stage}.ipynb").is_file() and (run / "html" / f"{stage}.html").is_file()
+    for stage in ("eda", "validate", *EVIDENCE_STAGES):  # their figures, drawn in forked kernels, are in the pages
+        assert "data:image/png;base64" in (run / "html" / f"{stage}.html").read_text(encoding="utf-8"), stage
     assert f"run folder: {run}" in result.stdout and "verdict: PASS" in result.stdout
     for name in ("params.yaml", "report.ipynb", "html/report.html", "evidence.json", "verdict.json", "schema.json",
                  "model_card.md", "model_card.html", "evidently_drift.html"):
         assert (run / name).is_file(), name
     verdict = read_json(run / "verdict.json")
     assert verdict["verdict"] == "PASS" and verdict["model"] == "credit-default"
-    assert {g["status"] for g in verdict["gates"]} == {"pass"}
+    assert {g["status"] for g in verdict["gates"] if g["severity"] == "block"} == {"pass"}
+    assert {g["status"] for g in verdict["gates"]} <= {"pass", "inconclusive"}  # undecided warnings change nothing
     for gate in verdict["gates"]:
         assert set(gate) >= {"id", "metric", "status", "observed", "threshold", "severity", "message"}
+    judged = {g["id"]: g for g in verdict["gates"] if "interval" in g}  # every figure with an interval: on it
+    assert set(judged) == {"discrimination", "recall-met", "disparate-impact-sex", "equal-opportunity-sex",
+                           "disparate-impact-age", "equal-opportunity-age"}
+    assert all(g["level"] == 0.95 and g["rows"] == 2000 and g["interval"][0] <= g["interval"][1]
+               for g in judged.values())
     assert [s["status"] for s in verdict["stages"]] == ["passed"] * 8  # the seven stages, and a careless one
     assert all(s["peak_memory_mb"] > 50 for s in verdict["stages"])  # each kernel's peak, for sizing workers
     evidence = read_json(run / "evidence.json")
@@ -98,6 +106,33 @@ def test_biased_leaky_and_drifted_data_fails_the_gates_that_measure_it(project):
     failed = {g["id"]: g["severity"] for g in decided["gates"] if g["status"] == "fail"}
     assert decided["verdict"] == "BLOCKED" and failed["disparate-impact-sex"] == failed["leakage"] == "block"
     assert failed["drift-share"] == failed["domain-shift"] == "warn"  # drift alone would be a WARN (exit 0)
+
+
+def test_unbiased_data_of_3000_rows_is_not_blocked_by_chance_and_an_undecided_gate_asks_for_a_person(project):
+    """The example's policy on 3,000 unbiased rows: the equal-opportunity difference between sexes cannot be told
+    from 0.1 on 600 test rows, so the run is WARN (registered, not promoted: a person decides), the interval at
+    the run's confidence level is in the verdict, the terminal and the report, with the rows that would decide it."""
+    keep_stages(project, "train", "validate", "fairness", "infra", rows=3000)
+    result = signoff("run", "params/credit.yaml", "-p", "gates_confidence=0.9", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (run,) = run_folders(project)
+    verdict, evidence = read_json(run / "verdict.json"), read_json(run / "evidence.json")
+    gates = {g["id"]: g for g in verdict["gates"]}
+    eop, name = gates["equal-opportunity-sex"], "fairness.sex.equal_opportunity_difference"
+    assert verdict["verdict"] == "WARN" and eop["status"] == "inconclusive" and eop["severity"] == "block"
+    assert eop["estimate"] == evidence[name] and eop["interval"] == [evidence[f"{name}_ci_low"],
+                                                                     evidence[f"{name}_ci_high"]]
+    assert eop["level"] == 0.9 and eop["rows"] == evidence["fairness.sex.n_rows"] == 600 and eop["more_rows"] > 0
+    assert gates["discrimination"]["status"] == "pass" and gates["discrimination"]["interval"][0] > 0.7
+    assert "registered as version 1" in result.stdout and "promoted" not in result.stdout  # WARN: never automatic
+    assert re.search(r"^equal-opportunity-sex .* 90% \[[\d.]+, [\d.]+\] .* INCONCLUSIVE$", result.stdout, re.M)
+    assert f"about {eop['more_rows']:,} more test rows would decide it" in result.stdout
+    assert "gates_confidence: 0.9" in (run / "params.yaml").read_text(encoding="utf-8")
+    report = nbformat.read(run / "report.ipynb", as_version=4)
+    shown = [o for c in report.cells if c.cell_type == "code" and "forest_plot" in c.source for o in c.outputs]
+    assert any("image/png" in o.get("data", {}) for o in shown)  # the forest plot
+    assert any("**equal-opportunity-sex** is inconclusive" in o.get("data", {}).get("text/markdown", "")
+               for o in shown)
 
 
 def test_real_csv_with_a_drifted_current_file_that_changed_shape(project, tmp_path):

@@ -111,10 +111,13 @@ def test_an_inconclusive_gate_that_says_so_blocks_and_a_warning_gate_only_warns(
 
 
 def test_an_inconclusive_gate_says_how_many_more_rows_would_decide_it():
-    """Half-width 0.095 around an effect 0.018 from the bound, 3,000 rows: (0.095 / 0.018)² x 3,000 rows in
-    all decide it, about 80,600 more."""
-    (across,) = gates.evaluate([EOP], with_interval(0.118, 0.023, 0.213))
+    """The interval reaches 0.095 below the estimate, which is 0.018 above the bound, on 3,000 rows:
+    (0.095 / 0.018)² x 3,000 rows in all decide it, about 80,600 more.  Only the side facing the bound
+    counts: a skewed interval far from the bound on its other side changes nothing."""
+    (across,) = gates.evaluate([EOP], with_interval(0.118, 0.023, 0.9))
     assert abs(across["more_rows"] - (3000 * (0.095 / 0.018) ** 2 - 3000)) <= 1
+    (skewed,) = gates.evaluate([EOP], with_interval(0.01, 0.005, 0.118))  # reaches 0.108 up, 0.09 from 0.1
+    assert abs(skewed["more_rows"] - (3000 * (0.108 / 0.09) ** 2 - 3000)) <= 1
     assert f"about {across['more_rows']:,} more test rows" in across["message"]
     (on_the_line,) = gates.evaluate([EOP], with_interval(0.1, 0.05, 0.15))
     assert on_the_line["more_rows"] is None and "more rows alone would not decide" in on_the_line["message"]

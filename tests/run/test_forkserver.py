@@ -36,15 +36,16 @@ def told(notebook):
 
 def test_every_stage_kernel_is_a_fresh_child_of_one_server_and_a_user_module_loads_in_the_kernel(tmp_path, monkeypatch):
     """Both kernels come from the same server (imports shared), each in its own process group, with the run's
-    environment; numpy's unseeded draws differ, as in separate processes; a module that is neither Signoff's
-    nor a package Signoff runs on is imported by the kernel itself, after the fork."""
+    environment; numpy's unseeded draws differ, as in separate processes; a figure shows as in any kernel; a
+    module that is neither Signoff's nor a package Signoff runs on is imported by the kernel itself, after
+    the fork."""
     (tmp_path / "user_module.py").write_text("import os\nopen(f'imported-by-{os.getpid()}', 'w').close()\n",
                                              encoding="utf-8")
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     notebooks, run_dir = tmp_path / "notebooks", tmp_path / "run"
     notebooks.mkdir()
     run_dir.mkdir()
-    write_notebook(notebooks / "01_one.ipynb", REPORT)
+    write_notebook(notebooks / "01_one.ipynb", REPORT, "import matplotlib.pyplot as plt\nplt.plot([1, 2])")
     write_notebook(notebooks / "02_two.ipynb", REPORT)
     found = stages.discover(notebooks)
 
@@ -56,6 +57,8 @@ def test_every_stage_kernel_is_a_fresh_child_of_one_server_and_a_user_module_loa
     assert one["parent"] == two["parent"] != os.getpid()  # forked by the server, not started by this process
     assert {one["group"], two["group"]} == {one["pid"], two["pid"]}  # each its own process group
     assert one["draw"] != two["draw"] and one["uri"] == two["uri"] == "sqlite:///x.db"
+    figure = nbformat.read(run_dir / "notebooks" / "one.ipynb", as_version=4).cells[1].outputs
+    assert any("image/png" in o.get("data", {}) for o in figure)  # matplotlib, imported ahead, still displays
     assert sorted(p.name for p in run_dir.glob("imported-by-*")) == sorted(
         f"imported-by-{k['pid']}" for k in (one, two))  # imported by each kernel, never by the server
 

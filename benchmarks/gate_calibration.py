@@ -53,7 +53,7 @@ def replicate(seed: int, rows: int, bias: float, truth_rows: int, n_boot: int, l
     scores = tasks.predictions(model, X[test], "binary")
     found = {f"fairness.sex.{k}": v for k, v in fairness.disparities(
         y[test], scores, threshold, frame["sex"][test].astype(str), 30, n_boot, seed, level=level).items()}
-    low, high = metrics.bootstrap_ci(y[test], scores, roc_auc_score, n_boot, seed, level)
+    low, high = metrics.intervals("binary", y[test], scores, ["roc_auc"], n_boot, seed, level)["roc_auc"]
     found |= {"validate.roc_auc": roc_auc_score(y[test], scores), "validate.roc_auc_ci_low": low,
               "validate.roc_auc_ci_high": high}
     truth_frame, _ = datasets.synthetic_credit(truth_rows, 1_000_000 + seed, bias=bias)

@@ -7,7 +7,6 @@ together (a paired bootstrap) gives the interval of the difference itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,10 +22,8 @@ def versus(task: str, y: np.ndarray, new: np.ndarray, old: np.ndarray, threshold
     """The candidate against the champion on the same rows: how differently they predict, and the paired
     difference of the task's compared metrics (positive: the candidate scores higher)."""
     found = prediction_difference(task, new, old, thresholds)
-    statistics = metrics.statistics(task, y, n_classes)
     for name in COMPARED[task]:
-        delta, low, high = paired_delta(y, new, old, statistics[name], n_boot, seed,
-                                        n_classes if task != "regression" else 0, level)
+        delta, low, high = paired_delta(task, y, new, old, name, n_boot, seed, n_classes, level)
         found |= {f"{name}_delta_vs_champion": delta, f"{name}_delta_vs_champion_ci_low": low,
                   f"{name}_delta_vs_champion_ci_high": high}
     return found
@@ -50,19 +47,14 @@ def prediction_difference(task: str, new: np.ndarray, old: np.ndarray,
     }
 
 
-def paired_delta(
-    y: np.ndarray, p_new: np.ndarray, p_old: np.ndarray,
-    metric: Callable[[np.ndarray, np.ndarray], float], n_boot: int, seed: int, n_classes: int = 2,
-    level: float = 0.95,
-) -> tuple[float, float, float]:
-    """``metric(new) - metric(old)`` and its interval at ``level``, the rows resampled once for both models."""
-    both = np.stack([p_new, p_old], axis=1)
-
-    def delta(y_rows: np.ndarray, p_rows: np.ndarray) -> float:
-        return metric(y_rows, p_rows[:, 0]) - metric(y_rows, p_rows[:, 1])
-
-    low, high = metrics.bootstrap_ci(y, both, delta, n_boot, seed, level, n_classes)
-    return delta(y, both), low, high
+def paired_delta(task: str, y: np.ndarray, new: np.ndarray, old: np.ndarray, name: str, n_boot: int, seed: int,
+                 n_classes: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+    """``name`` of the new model minus that of the old, and its interval at ``level``: both models scored on
+    the same resamples of the rows, so the interval is that of the difference itself."""
+    statistic = metrics.statistics(task, y, n_classes)[name]
+    resampled = [metrics.resampled(task, y, pred, [name], n_boot, seed, n_classes)[name] for pred in (new, old)]
+    low, high = metrics.interval(resampled[0] - resampled[1], len(y), level)
+    return statistic(y, new) - statistic(y, old), low, high
 
 
 def importance_shift(new: dict[str, float], old: dict[str, float], top: int = 5) -> dict[str, Any]:

@@ -75,7 +75,7 @@ def _sample(rng: np.random.Generator, n: int, bias: float, drift: float, task: s
     housing = rng.choice(HOUSING, n, p=[0.3, 0.35, 0.35])
     # No effect on default of its own, but far more common among women: a proxy through
     # which a model that never sees `sex` can still learn a biased outcome.
-    part_time = rng.random(n) < np.where(sex == "F", 0.6, 0.05)
+    part_time = rng.random(n) < np.where(sex == "F", 0.75, 0.03)
     employment_type = np.where(part_time, "part-time", rng.choice(["full-time", "self-employed"], n, p=[0.85, 0.15]))
     logit = (
         -1.9

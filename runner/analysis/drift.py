@@ -7,6 +7,7 @@ tests give each column's verdict; Signoff keeps Evidently's own HTML report.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from scipy.stats import ks_2samp
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import cross_val_predict
 
-from runner.analysis import modeling
+from runner.analysis import metrics, modeling
 
 # imported inside column_drift (seconds a monitor without current data never pays); a fork server that runs stages
 # importing this module imports it ahead (runner/run/forkserver.py)
@@ -65,8 +66,24 @@ def prediction_ks(reference_scores: np.ndarray, current_scores: np.ndarray) -> f
     return float(ks_2samp(reference_scores, current_scores).statistic)
 
 
-def domain_classifier_auc(reference: pd.DataFrame, current: pd.DataFrame, seed: int, max_rows: int) -> float:
-    """Cross-validated ROC AUC of a classifier told to separate reference rows from current rows.
+def prediction_shift(reference_scores: np.ndarray, current_scores: np.ndarray, level: float = 0.95) -> dict[str, float]:
+    """:func:`prediction_ks` with a distribution-free interval at ``level``.  By the Dvoretzky-Kiefer-Wolfowitz
+    inequality (Massart's constant) a sample's empirical distribution lies within sqrt(ln(2/a) / 2n) of its
+    population's everywhere, with probability 1 - a; so the populations' K-S distance lies within the sum of
+    the two samples' bands of the observed one (a split between the samples and, for a multiclass model,
+    its classes).  It holds at any sample size and errs wide: its coverage is above ``level``, never below."""
+    statistic = prediction_ks(reference_scores, current_scores)
+    alpha = (1 - level) / (2 * (reference_scores.shape[1] if reference_scores.ndim == 2 else 1))
+    reach = sum(math.sqrt(math.log(2 / alpha) / (2 * len(scores))) for scores in (reference_scores, current_scores))
+    return {"prediction_ks": statistic, "prediction_ks_ci_low": max(0.0, statistic - reach),
+            "prediction_ks_ci_high": min(1.0, statistic + reach)}
+
+
+def domain_classifier(reference: pd.DataFrame, current: pd.DataFrame, seed: int, max_rows: int, n_boot: int = 200,
+                      level: float = 0.95) -> dict[str, float]:
+    """Cross-validated ROC AUC of a classifier told to separate reference rows from current rows, with a
+    bootstrap interval at ``level`` over its out-of-fold scores (the folds' refits are not redone: the
+    interval is that of the AUC of these scores).
 
     About 0.5 means the two samples cannot be told apart; near 1.0, the current
     data comes from somewhere else.  Each side is sampled down to ``max_rows``.
@@ -74,10 +91,12 @@ def domain_classifier_auc(reference: pd.DataFrame, current: pd.DataFrame, seed: 
     columns = [c for c in reference.columns if c in current.columns]
     sides = [frame[columns].sample(min(len(frame), max_rows), random_state=seed) for frame in (reference, current)]
     rows = pd.concat(sides, ignore_index=True)
-    origin = np.r_[np.zeros(len(sides[0])), np.ones(len(sides[1]))]
+    origin = np.r_[np.zeros(len(sides[0]), int), np.ones(len(sides[1]), int)]
     classifier = modeling.build("hist_gradient_boosting", rows, seed, max_iter=100, learning_rate=0.1)
     scores = cross_val_predict(classifier, rows, origin, cv=3, method="predict_proba")[:, 1]
-    return float(roc_auc_score(origin, scores))
+    low, high = metrics.intervals("binary", origin, scores, ["roc_auc"], n_boot, seed, level)["roc_auc"]
+    return {"domain_classifier_auc": float(roc_auc_score(origin, scores)), "domain_classifier_auc_ci_low": low,
+            "domain_classifier_auc_ci_high": high}
 
 
 def summary(table: pd.DataFrame) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""Held-out metrics of every task, their bootstrap intervals, and the binary decision threshold, as plain
-floats ready to be glued as evidence."""
+"""Held-out metrics of every task, their bootstrap intervals (resamples as row weights), and the binary decision
+threshold, as plain floats ready to be glued as evidence."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ from sklearn.metrics import (
     recall_score,
     roc_auc_score,
 )
+
+from runner.analysis import resampling, weighted_metrics
 
 
 def threshold_for_recall(y: np.ndarray, proba: np.ndarray, min_recall: float) -> float:
@@ -59,48 +61,34 @@ def expected_calibration_error(y: np.ndarray, proba: np.ndarray, n_bins: int = 1
     return float(error)
 
 
-def bootstrap_ci(
-    y: np.ndarray,
-    proba: np.ndarray,
-    statistic: Callable[[np.ndarray, np.ndarray], float],
-    n_boot: int,
-    seed: int,
-    level: float = 0.95,
-    n_classes: int = 2,
-) -> tuple[float, float]:
-    """Percentile interval of a metric over resamples of the rows, so a gate can use the lower bound."""
-    return bootstrap_intervals(y, proba, {"value": statistic}, n_boot, seed, level, n_classes)["value"]
+def resampled(task: str, y: np.ndarray, pred: np.ndarray, names: list[str], n_boot: int, seed: int,
+              n_classes: int = 0, threshold: float | None = None) -> dict[str, np.ndarray]:
+    """Each named metric in each of ``n_boot`` bootstrap resamples of the rows (NaN where it is undefined),
+    computed on the resamples' row weights (:mod:`runner.analysis.weighted_metrics`).  The same ``seed`` draws
+    the same resamples: two models scored with one seed are compared on the same rows (a paired bootstrap)."""
+    functions = weighted_metrics.metrics_for(task, n_classes, threshold)
+    blocks: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    for weights in resampling.bootstrap_weights(len(y), n_boot, seed):
+        for name in names:
+            blocks[name].append(functions[name](y, pred, weights))
+    return {name: np.concatenate(found) for name, found in blocks.items()}
 
 
-def bootstrap_intervals(
-    y: np.ndarray,
-    pred: np.ndarray,
-    statistics: dict[str, Callable[[np.ndarray, np.ndarray], float]],
-    n_boot: int,
-    seed: int,
-    level: float = 0.95,
-    n_classes: int = 0,
-) -> dict[str, tuple[float, float]]:
-    """Percentile intervals of several metrics, all computed on the same resamples of the rows.
+def intervals(task: str, y: np.ndarray, pred: np.ndarray, names: list[str], n_boot: int, seed: int, level: float = 0.95,
+              n_classes: int = 0, threshold: float | None = None) -> dict[str, tuple[float, float]]:
+    """Percentile intervals at ``level`` of the named metrics, all from the same resamples of the rows."""
+    found = resampled(task, y, pred, names, n_boot, seed, n_classes, threshold)
+    return {name: interval(samples, len(y), level) for name, samples in found.items()}
 
-    With ``n_classes``, a resample that lacks a class (where ROC AUC is undefined) is drawn again;
-    a class too rare to appear in most resamples is an error, not an endless loop.
-    """
-    rng = np.random.default_rng(seed)
-    values: dict[str, list[float]] = {name: [] for name in statistics}
-    drawn = 0
-    while len(next(iter(values.values()))) < n_boot:
-        drawn += 1
-        if drawn > 20 * n_boot:
-            raise ValueError(f"a class is too rare in these {len(y):,} rows to bootstrap: fewer than one resample "
-                             "in 20 holds every class")
-        rows = rng.integers(0, len(y), len(y))
-        if n_classes and np.unique(y[rows]).size < n_classes:
-            continue
-        for name, statistic in statistics.items():
-            values[name].append(statistic(y[rows], pred[rows]))
-    tail = (1 - level) / 2 * 100
-    return {name: tuple(float(v) for v in np.percentile(found, [tail, 100 - tail])) for name, found in values.items()}
+
+def interval(samples: np.ndarray, n_rows: int, level: float) -> tuple[float, float]:
+    """The percentile interval of a figure's resampled values, those where it is undefined left out; a figure
+    undefined in more than 19 resamples in 20 (a class too rare to be drawn) is an error, not an interval
+    made from a handful of lucky resamples."""
+    if np.mean(~np.isnan(samples)) < 0.05:
+        raise ValueError(f"a class is too rare in these {n_rows:,} rows to bootstrap: fewer than one resample "
+                         "in 20 holds every class")
+    return resampling.percentile_interval(samples, level)
 
 
 # The headline metrics of each task, each with a bootstrap interval; for these, lower is better
@@ -160,9 +148,8 @@ def evaluate(task: str, y: np.ndarray, pred: np.ndarray, baseline_pred: np.ndarr
         base_pred = median_pred if median_pred is not None and name in ABSOLUTE_ERRORS else baseline_pred
         evidence[f"baseline_{name}"] = base = statistic(y, base_pred)
         evidence[f"{name}_lift"] = base - model[name] if name in LOWER_IS_BETTER else model[name] - base
-    headline = {name: found[name] for name in HEADLINE[task] if name in found}
-    classes = n_classes if task != "regression" else 0
-    for name, (low, high) in bootstrap_intervals(y, pred, headline, n_boot, seed, level, classes).items():
+    headline = [name for name in HEADLINE[task] if name in found]
+    for name, (low, high) in intervals(task, y, pred, headline, n_boot, seed, level, n_classes).items():
         evidence[f"{name}_ci_low"], evidence[f"{name}_ci_high"] = low, high
     return evidence
 
@@ -209,7 +196,3 @@ def roc_auc(y: np.ndarray, proba: np.ndarray) -> float:
 
 def pr_auc(y: np.ndarray, proba: np.ndarray) -> float:
     return float(average_precision_score(y, proba))
-
-
-def recall_at(threshold: float) -> Callable[[np.ndarray, np.ndarray], float]:
-    return lambda y, proba: float(recall_score(y, (proba >= threshold).astype(int), zero_division=0))

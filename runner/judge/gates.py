@@ -100,7 +100,7 @@ def _judge(metric: str, estimate: float, bounds: tuple[float, float] | None, low
         return {**found, "status": "pass", "message": f"{said}: the whole interval is within {_bounds(low, high)}"}
     more = more_rows(n, estimate, bounds, crossed[0])
     return {**found, "status": "inconclusive", "more_rows": more,
-            "message": f"{said} straddles {crossed[0]:g}: these rows cannot decide; {_more_said(more)}"}
+            "message": f"{said} straddles {crossed[0]:g}: these rows cannot decide; {_more_said(more, metric)}"}
 
 
 def more_rows(n: int | None, estimate: float, bounds: tuple[float, float], bound: float) -> int | None:
@@ -115,10 +115,11 @@ def more_rows(n: int | None, estimate: float, bounds: tuple[float, float], bound
     return math.ceil(n * (reach / effect) ** 2) - n
 
 
-def _more_said(more: int | None) -> str:
+def _more_said(more: int | None, metric: str) -> str:
     if more is None:
         return "the estimate sits on the threshold, so more rows alone would not decide it"
-    return f"about {more:,} more test rows would decide it at this effect"
+    rows = "current rows" if metric.startswith("drift.") else "test rows"  # drift compares the newest rows
+    return f"about {more:,} more {rows} would decide it at this effect"
 
 
 def _absent_because(metric: str, evidence: dict[str, Any]) -> str:

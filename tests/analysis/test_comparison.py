@@ -13,7 +13,7 @@ def test_paired_delta_interval_and_prediction_difference():
     y = rng.integers(0, 2, 2000)
     good = np.clip(y * 0.3 + rng.random(2000) * 0.7, 0, 1)
     worse = np.clip(y * 0.1 + rng.random(2000) * 0.9, 0, 1)
-    delta, low, high = comparison.paired_delta(y, good, worse, metrics.roc_auc, 200, 1)
+    delta, low, high = comparison.paired_delta("binary", y, good, worse, "roc_auc", 200, 1)
     assert delta == pytest.approx(metrics.roc_auc(y, good) - metrics.roc_auc(y, worse))
     assert 0 < low < delta < high
     same = comparison.prediction_difference("binary", good, good, (0.5, 0.5))

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import norm
 from sklearn.compose import make_column_transformer
 
 from runner.analysis import datasets, drift, explain, metrics, modeling, plots, profiling, robustness, tasks
@@ -96,9 +97,29 @@ def test_drift_detects_a_shifted_sample():
         and "debt_ratio" in drift.summary(shifted)["drifted_columns"]
     )
     features = [c for c in reference.columns if c != "default"]
-    assert drift.domain_classifier_auc(reference[features], still[features], 0, 1500) < 0.6
-    assert drift.domain_classifier_auc(reference[features], moved[features], 0, 1500) > 0.75
+    same = drift.domain_classifier(reference[features], still[features], 0, 1500)
+    assert same["domain_classifier_auc"] < 0.6 and same["domain_classifier_auc_ci_low"] < 0.55
+    shifted = drift.domain_classifier(reference[features], moved[features], 0, 1500, level=0.9)
+    assert 0.75 < shifted["domain_classifier_auc_ci_low"] < shifted["domain_classifier_auc"] < \
+        shifted["domain_classifier_auc_ci_high"]
     assert drift.prediction_ks(np.linspace(0, 1, 100), np.linspace(0, 1, 100)) == 0
+
+
+def test_the_prediction_shift_interval_holds_the_population_distance_at_least_as_often_as_its_level():
+    """Scores N(0, 1) in training and N(0.3, 1) now: the population K-S distance is 2 Phi(0.15) - 1 = 0.119.
+    The distribution-free band is conservative: over 200 pairs of samples it holds the truth at least 95% of
+    the time, and a multiclass model's (the largest over its classes) is wider than a single score's."""
+    truth, sampler = 2 * norm.cdf(0.15) - 1, np.random.default_rng(4)
+    found = [drift.prediction_shift(sampler.normal(0, 1, 800), sampler.normal(0.3, 1, 400)) for _ in range(200)]
+    assert np.mean([f["prediction_ks_ci_low"] <= truth <= f["prediction_ks_ci_high"] for f in found]) >= 0.95
+    one = found[0]
+    assert 0 <= one["prediction_ks_ci_low"] < one["prediction_ks"] < one["prediction_ks_ci_high"] <= 1
+    scores = sampler.dirichlet([1, 1, 1], (2, 500))
+    three = drift.prediction_shift(scores[0], scores[1])
+    assert three["prediction_ks"] == max(drift.prediction_ks(scores[0][:, k], scores[1][:, k]) for k in range(3))
+    single = drift.prediction_shift(scores[0][:, 0], scores[1][:, 0])
+    assert three["prediction_ks_ci_high"] - three["prediction_ks"] > single["prediction_ks_ci_high"] - \
+        single["prediction_ks"]
 
 
 def test_calibration_error_and_bootstrap_interval():
@@ -107,9 +128,9 @@ def test_calibration_error_and_bootstrap_interval():
     assert metrics.expected_calibration_error(y, np.where(y == 1, 0.95, 0.05)) == pytest.approx(0.05)
     rng = np.random.default_rng(0)
     proba = np.clip(y * 0.4 + rng.random(200) * 0.6, 0, 1)
-    low, high = metrics.bootstrap_ci(y, proba, metrics.roc_auc, 100, seed=1)
+    low, high = metrics.intervals("binary", y, proba, ["roc_auc"], 100, seed=1)["roc_auc"]
     assert low < metrics.roc_auc(y, proba) < high
-    assert (low, high) == metrics.bootstrap_ci(y, proba, metrics.roc_auc, 100, seed=1)
+    assert (low, high) == metrics.intervals("binary", y, proba, ["roc_auc"], 100, seed=1)["roc_auc"]
 
 
 def test_proxy_and_leak_columns_of_the_generator():

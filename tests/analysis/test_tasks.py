@@ -55,9 +55,9 @@ def test_regression_evidence_matches_scikit_learn_and_mape_needs_nonzero_targets
 
 
 def test_bootstrap_says_when_a_class_is_too_rare_to_resample():
-    y = np.r_[np.zeros(500, int), np.arange(1, 8)]  # seven classes of one row: all in a resample 4% of the time
-    with pytest.raises(ValueError, match="a class is too rare in these 507 rows to bootstrap"):
-        metrics.bootstrap_intervals(y, np.eye(8)[y], {"n": lambda t, p: 0.0}, 20, 1, n_classes=8)
+    y = np.r_[np.zeros(500, int), np.arange(1, 9)]  # eight classes of one row: all in a resample 2.6% of the time
+    with pytest.raises(ValueError, match="a class is too rare in these 508 rows to bootstrap"):
+        metrics.intervals("multiclass", y, np.eye(9)[y], ["roc_auc_ovr"], 200, 1, n_classes=9)
 
 
 def test_top_label_calibration_and_per_class_table():

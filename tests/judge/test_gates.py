@@ -121,6 +121,10 @@ def test_an_inconclusive_gate_says_how_many_more_rows_would_decide_it():
     assert f"about {across['more_rows']:,} more test rows" in across["message"]
     (on_the_line,) = gates.evaluate([EOP], with_interval(0.1, 0.05, 0.15))
     assert on_the_line["more_rows"] is None and "more rows alone would not decide" in on_the_line["message"]
+    shift = {"drift.prediction_ks": 0.13, "drift.prediction_ks_ci_low": 0.09, "drift.prediction_ks_ci_high": 0.17,
+             "drift.n_rows": 2000}  # the current rows compared decide a drift figure
+    (drifted,) = gates.evaluate([{"id": "shift", "metric": "drift.prediction_ks", "max": 0.15}], shift)
+    assert drifted["rows"] == 2000 and f"about {drifted['more_rows']:,} more current rows" in drifted["message"]
 
 
 def test_a_figure_without_a_usable_interval_is_judged_on_its_point_as_before():

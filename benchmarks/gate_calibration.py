@@ -1,19 +1,23 @@
 """Do the gates' intervals mean what they say?  Coverage, false blocks and power, by simulation.
 
-Each replicate draws the example's synthetic credit data (``--rows`` rows, a new seed), fits the
-example's model and threshold as the train stage does, and judges the example's blocking gates on
-intervals (``params/credit.yaml``: the ROC AUC, disparate impact and equal opportunity between sexes)
-from the test split with the stages' bootstrap intervals.  The model's true figures are measured on
-``--truth-rows`` fresh rows from the same generator.  Printed per bias setting and gate: how often the
-interval holds the true value (coverage, goal: within 2 points of the level), how often the gate
-fails, is inconclusive or passes; then how often these gates would make the run BLOCKED (a fail, or an
-undecided ``inconclusive: block`` gate): on unbiased data a false block (goal: at most 5%), on biased
-data (``--biases 2``) the power (goal: at least 80%).  Coverage is not expected where the true figure
-sits on its natural bound (a difference of 0, a ratio of 1: unbiased data): a max - min over groups is
-never below 0, and its percentile interval then lies above the truth; that errs towards flagging,
-never towards passing.
+Each replicate draws the example's synthetic credit data (each ``--rows`` size, a new seed, and a current
+sample moved by ``--drift``), fits the example's model and threshold as the train stage does (and a random
+forest as the champion it is compared with), and computes, from the test split with the stages' own
+helpers, one figure of each family a gate may judge on its interval: validation (ROC and PR AUC),
+fairness between sexes (disparate impact, equal opportunity, statistical parity), the paired change
+against the champion (ROC AUC), drift (the prediction K-S distance between training and current scores).
+The true figures are measured on ``--truth-rows`` fresh rows from the same generator.  Printed per size,
+bias and family: how often the interval holds the true value (coverage, goal: within 2 points of the
+level); per gate of the example that blocks on an interval (``params/credit.yaml``: the ROC AUC,
+disparate impact and equal opportunity between sexes) how often it fails, is inconclusive or passes; then
+how often these gates make the run BLOCKED (a fail, or an undecided ``inconclusive: block`` gate): on
+unbiased data a false block (goal: at most 5%), on biased data (``--biases 2``) the power (goal: at least
+80%).  Coverage is not expected where the true figure sits on its natural bound (a difference of 0, a
+ratio of 1: unbiased data): a max - min over groups is never below 0, and its percentile interval then
+lies above the truth; that errs towards flagging, never towards passing.  The K-S interval is
+distribution-free and errs wide by construction (coverage above the level).
 
-    python benchmarks/gate_calibration.py [--rows 3000] [--replicates 200] [--biases 0 2] [--level 0.95]
+    python benchmarks/gate_calibration.py [--rows 3000 10000 100000] [--replicates 40] [--biases 0 2]
 """
 
 from __future__ import annotations
@@ -28,71 +32,104 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sklearn.metrics import roc_auc_score  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from runner import config, records  # noqa: E402
-from runner.analysis import datasets, fairness, metrics, modeling, tasks  # noqa: E402
+from runner.analysis import comparison, datasets, drift, fairness, metrics, modeling, tasks  # noqa: E402
 from runner.judge import gates  # noqa: E402
 
 JUDGED = ("discrimination", "disparate-impact-sex", "equal-opportunity-sex")  # the example's blocking gates on
 GATES = [g for g in config.load_params(ROOT / "params" / "credit.yaml")["gates"] if g["id"] in JUDGED]  # intervals
+FAMILIES = {
+    "validation": ("validate.roc_auc", "validate.pr_auc"),
+    "fairness": ("fairness.sex.disparate_impact_ratio", "fairness.sex.equal_opportunity_difference",
+                 "fairness.sex.statistical_parity_difference"),
+    "champion delta": ("validate.roc_auc_delta_vs_champion",),
+    "drift": ("drift.prediction_ks",),
+}
 
 
-def replicate(seed: int, rows: int, bias: float, truth_rows: int, n_boot: int, level: float,
-              model_type: str) -> list[tuple[float, tuple[float, float], dict]]:
-    """Per gate: the true figure, the test split's interval and the checked gate, for one fresh data set."""
-    frame, _ = datasets.synthetic_credit(rows, seed, bias=bias)
+def figures(y: np.ndarray, scores: np.ndarray, champion: np.ndarray, threshold: float, sex, shift: tuple,
+            n_boot: int, seed: int, level: float) -> dict[str, float]:
+    """Every figure of :data:`FAMILIES`, with its interval where ``n_boot`` asks for one, as the stages glue them."""
+    found = {f"fairness.sex.{k}": v for k, v in fairness.disparities(
+        y, scores, threshold, sex.astype(str), 30, n_boot, seed, level=level).items()}
+    statistics = metrics.statistics("binary", y, 2)
+    found |= {f"validate.{name}": statistics[name](y, scores) for name in ("roc_auc", "pr_auc")}
+    delta = statistics["roc_auc"](y, scores) - statistics["roc_auc"](y, champion)
+    found["validate.roc_auc_delta_vs_champion"] = delta
+    found |= {f"drift.{k}": v for k, v in drift.prediction_shift(*shift, level).items()}
+    if n_boot:
+        for name, (low, high) in metrics.intervals("binary", y, scores, ["roc_auc", "pr_auc"], n_boot, seed,
+                                                   level).items():
+            found[f"validate.{name}_ci_low"], found[f"validate.{name}_ci_high"] = low, high
+        _, low, high = comparison.paired_delta("binary", y, scores, champion, "roc_auc", n_boot, seed, 2, level)
+        found["validate.roc_auc_delta_vs_champion_ci_low"] = low
+        found["validate.roc_auc_delta_vs_champion_ci_high"] = high
+    return found
+
+
+def replicate(seed: int, rows: int, bias: float, drift_size: float, truth_rows: int, n_boot: int, level: float,
+              model_type: str) -> tuple[dict[str, float], dict[str, float], list[dict]]:
+    """The test split's figures and intervals, the true figures, and the example's judged gates, for one data set."""
+    frame, current = datasets.synthetic_credit(rows, seed, bias=bias, drift=drift_size)
     features = [c for c in frame.columns if c not in ("default", "sex", "age_band")]
     split = modeling.split(frame["default"], 0.2, 0.2, seed).to_numpy()
     X, y = frame[features], frame["default"].to_numpy()
-    model = modeling.build(model_type, X, seed, 200, 0.1)
-    model.fit(X[split == "train"], y[split == "train"])
+    train = split == "train"
+    model = modeling.build(model_type, X, seed, 200, 0.1).fit(X[train], y[train])
+    champion = modeling.build("random_forest", X, seed, 100, 0.1).fit(X[train], y[train])
     valid = split == "valid"
     threshold = metrics.threshold_for_recall(y[valid], tasks.predictions(model, X[valid], "binary"), 0.8)
+
+    def scored(rows_x: pd.DataFrame, ys: np.ndarray, sex, moved: pd.DataFrame, boot: int, at: int) -> dict:
+        shift = (tasks.predictions(model, X[train], "binary"), tasks.predictions(model, moved[features], "binary"))
+        return figures(ys, tasks.predictions(model, rows_x, "binary"), tasks.predictions(champion, rows_x, "binary"),
+                       threshold, sex, shift, boot, at, level)
+
     test = split == "test"
-    scores = tasks.predictions(model, X[test], "binary")
-    found = {f"fairness.sex.{k}": v for k, v in fairness.disparities(
-        y[test], scores, threshold, frame["sex"][test].astype(str), 30, n_boot, seed, level=level).items()}
-    low, high = metrics.intervals("binary", y[test], scores, ["roc_auc"], n_boot, seed, level)["roc_auc"]
-    found |= {"validate.roc_auc": roc_auc_score(y[test], scores), "validate.roc_auc_ci_low": low,
-              "validate.roc_auc_ci_high": high}
-    truth_frame, _ = datasets.synthetic_credit(truth_rows, 1_000_000 + seed, bias=bias)
-    truth_scores = tasks.predictions(model, truth_frame[features], "binary")
-    truth = {f"fairness.sex.{k}": v for k, v in fairness.disparities(
-        truth_frame["default"].to_numpy(), truth_scores, threshold, truth_frame["sex"].astype(str), 30).items()}
-    truth["validate.roc_auc"] = roc_auc_score(truth_frame["default"], truth_scores)
-    judged = gates.evaluate(GATES, found, level=level)
-    return [(truth[g["metric"]], (found[f"{g['metric']}_ci_low"], found[f"{g['metric']}_ci_high"]), j)
-            for g, j in zip(GATES, judged)]
+    found = scored(X[test], y[test], frame["sex"][test], current, n_boot, seed)
+    truth_frame, truth_current = datasets.synthetic_credit(truth_rows, 1_000_000 + seed, bias=bias, drift=drift_size)
+    truth = scored(truth_frame[features], truth_frame["default"].to_numpy(), truth_frame["sex"], truth_current, 0, 0)
+    truth["drift.prediction_ks"] = drift.prediction_ks(tasks.predictions(model, truth_frame[features], "binary"),
+                                                       tasks.predictions(model, truth_current[features], "binary"))
+    return found, truth, gates.evaluate(GATES, found, level=level)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=3000)
-    parser.add_argument("--replicates", type=int, default=200)
+    parser.add_argument("--rows", type=int, nargs="+", default=[3000, 10000, 100000])
+    parser.add_argument("--replicates", type=int, default=40)
     parser.add_argument("--biases", type=float, nargs="+", default=[0.0, 2.0])
+    parser.add_argument("--drift", type=float, default=0.5, help="how far the current sample moved (generator's knob)")
     parser.add_argument("--level", type=float, default=0.95)
     parser.add_argument("--n-boot", type=int, default=200)
     parser.add_argument("--truth-rows", type=int, default=200_000)
     parser.add_argument("--model-type", default="hist_gradient_boosting")
     args = parser.parse_args()
-    print(f"{args.replicates} replicates of {args.rows:,} rows, {args.model_type}, "
-          f"{args.level:.0%} intervals from {args.n_boot} resamples")
-    for bias in args.biases:
-        start = time.perf_counter()
-        runs = [replicate(seed, args.rows, bias, args.truth_rows, args.n_boot, args.level, args.model_type)
-                for seed in range(args.replicates)]
-        for index, gate in enumerate(GATES):
-            found = [run[index] for run in runs]
-            truths = np.array([t for t, _, _ in found])
-            covered = np.mean([low <= t <= high for t, (low, high), _ in found])
-            outcomes = {o: np.mean([j["status"] == o for _, _, j in found]) for o in ("pass", "inconclusive", "fail")}
-            width = np.median([high - low for _, (low, high), _ in found])
-            print(f"bias {bias:g} {gate['id']}: true figure median {np.median(truths):.3f} (range "
-                  f"{truths.min():.3f} to {truths.max():.3f}); coverage {covered:.1%}; median interval width "
-                  f"{width:.3f}; " + ", ".join(f"{o} {share:.1%}" for o, share in outcomes.items()))
-        blocked = np.mean([any(records.blocks(judged) for _, _, judged in run) for run in runs])
-        print(f"bias {bias:g}: BLOCKED by these gates in {blocked:.1%} of runs  ({time.perf_counter() - start:.0f} s)")
+    print(f"{args.replicates} replicates per size and bias, {args.model_type}, {args.level:.0%} intervals from "
+          f"{args.n_boot} resamples; truth from {args.truth_rows:,} fresh rows")
+    for rows in args.rows:
+        for bias in args.biases:
+            start = time.perf_counter()
+            runs = [replicate(seed, rows, bias, args.drift, args.truth_rows, args.n_boot, args.level, args.model_type)
+                    for seed in range(args.replicates)]
+            for family, names in FAMILIES.items():
+                held = {name: np.mean([f[f"{name}_ci_low"] <= t[name] <= f[f"{name}_ci_high"] for f, t, _ in runs])
+                        for name in names}
+                pooled = np.mean(list(held.values()))
+                around = {name: np.median([t[name] for _, t, _ in runs]) for name in names}
+                print(f"{rows:>7,} rows, bias {bias:g}, {family}: coverage {pooled:.1%} ("
+                      + ", ".join(f"{name.split('.')[-1]} {share:.1%}, true value near {around[name]:.3f}"
+                                  for name, share in held.items()) + ")")
+            for index, gate in enumerate(GATES):
+                outcomes = {o: np.mean([judged[index]["status"] == o for _, _, judged in runs])
+                            for o in ("pass", "inconclusive", "fail")}
+                print(f"{rows:>7,} rows, bias {bias:g}, gate {gate['id']}: "
+                      + ", ".join(f"{o} {share:.1%}" for o, share in outcomes.items()))
+            blocked = np.mean([any(records.blocks(g) for g in judged) for _, _, judged in runs])
+            print(f"{rows:>7,} rows, bias {bias:g}: BLOCKED by these gates in {blocked:.1%} of runs "
+                  f"({time.perf_counter() - start:.0f} s)")
 
 
 if __name__ == "__main__":

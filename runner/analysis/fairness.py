@@ -88,7 +88,8 @@ def disparities(
         figures = _multiclass(y, pred.argmax(axis=1), kept_groups, classes or [])
     else:
         figures = _regression(y, pred, kept_groups)
-    figures |= {"groups_compared": int(len(kept)), "excluded_groups": excluded, "n_rows": int(rows.sum())}
+    figures |= {"groups_compared": int(len(kept)), "excluded_groups": excluded, "n_rows": int(rows.sum()),
+                "smallest_group_rows": int(sizes[kept].min())}
     if n_boot:
         codes, uniques = pd.factorize(kept_groups)
         for name, samples in _resampled(y, pred, threshold, codes, len(uniques), task, n_boot, seed).items():

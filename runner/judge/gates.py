@@ -51,9 +51,13 @@ def _evaluate_one(gate: dict[str, Any], evidence: dict[str, Any], champion: dict
         return {**result, "status": "fail", "message": f"{metric} is {observed!r}, not a finite number"}
     if "vs_champion" in gate:
         return {**result, **_versus(metric, observed, champion or {}, gate["vs_champion"], evidence, level)}
-    judged = _judge(metric, observed, interval(metric, evidence), gate.get("min"), gate.get("max"),
-                    rows(metric, evidence))
-    if "interval" in judged:
+    bounds = interval(metric, evidence)
+    if bounds is None and any(f"{metric}{end}" in evidence for end in records.INTERVAL_ENDS):
+        judged = {"status": "inconclusive", "estimate": observed, "rows": rows(metric, evidence),
+                  "message": f"{metric} = {observed:.4g} has no interval: {_too_few(metric, evidence)}"}
+    else:
+        judged = _judge(metric, observed, bounds, gate.get("min"), gate.get("max"), rows(metric, evidence))
+    if judged["status"] == "inconclusive" or "interval" in judged:
         judged |= {"level": level, "inconclusive": gate.get("inconclusive", INCONCLUSIVE[0])}
     return {**result, **judged}
 
@@ -68,13 +72,28 @@ def interval(metric: str, evidence: dict[str, Any]) -> tuple[float, float] | Non
 def rows(metric: str, evidence: dict[str, Any]) -> int | None:
     """The test rows a figure rests on: the nearest ``<scope>.n_rows`` above it (``fairness.sex.n_rows`` for
     ``fairness.sex.equal_opportunity_difference``), or the evaluation rows of a validate figure."""
+    found = _nearest(metric, evidence, ("n_rows", "n_eval_rows"))
+    return None if found is None else int(found)
+
+
+def _nearest(metric: str, evidence: dict[str, Any], names: tuple[str, ...]) -> float | None:
+    """The first finite ``<scope>.<name>`` recorded in the scopes above ``metric``, nearest first."""
     parts = metric.split(".")
     for end in range(len(parts) - 1, 0, -1):
         scope = ".".join(parts[:end])
-        for name in (f"{scope}.n_rows", f"{scope}.n_eval_rows"):
-            if _finite(evidence.get(name)):
-                return int(evidence[name])
+        for name in names:
+            if _finite(evidence.get(f"{scope}.{name}")):
+                return evidence[f"{scope}.{name}"]
     return None
+
+
+def _too_few(metric: str, evidence: dict[str, Any]) -> str:
+    """Why a figure recorded with an interval has none: in no resample was it defined."""
+    smallest = _nearest(metric, evidence, ("smallest_group_rows",))
+    if smallest is not None:
+        return (f"the groups it compares are too small to decide (the smallest has {int(smallest):,} test rows): "
+                "in every resample a group lacked the rows the figure needs (a positive, say)")
+    return "its rows are too few to decide: in every resample the figure was undefined"
 
 
 def _judge(metric: str, estimate: float, bounds: tuple[float, float] | None, low: float | None,

@@ -39,6 +39,7 @@ def test_small_groups_are_left_out_and_named():
     groups = pd.Series(list("aaaaaabbbc"))
     figures = fairness.disparities(Y, SCORE, 0.5, groups, min_group_size=3)
     assert figures["excluded_groups"] == ["c"] and figures["groups_compared"] == 2
+    assert figures["smallest_group_rows"] == 3 and figures["n_rows"] == 9  # b's three rows; c's one left out
     only_big = fairness.disparities(Y, SCORE, 0.5, groups, min_group_size=5)
     assert only_big == {"excluded_groups": ["b", "c"], "groups_compared": 1,
                         "not_applicable": "1 of 3 groups have at least min_group_size=5 test rows: "

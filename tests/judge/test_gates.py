@@ -1,5 +1,6 @@
 import math
 
+from runner import records
 from runner.judge import gates
 
 GATES = [
@@ -127,12 +128,26 @@ def test_an_inconclusive_gate_says_how_many_more_rows_would_decide_it():
     assert drifted["rows"] == 2000 and f"about {drifted['more_rows']:,} more current rows" in drifted["message"]
 
 
-def test_a_figure_without_a_usable_interval_is_judged_on_its_point_as_before():
+def test_a_figure_whose_groups_are_too_small_for_an_interval_is_undecided_not_judged_on_its_point():
+    """A group with no positive among its test rows: the point says 0.0 (passes), the interval is undefined."""
+    evidence = {"fairness.sex.equal_opportunity_difference": 0.0, "fairness.sex.n_rows": 64,
+                "fairness.sex.smallest_group_rows": 31, "fairness.sex.equal_opportunity_difference_ci_low": math.nan,
+                "fairness.sex.equal_opportunity_difference_ci_high": math.nan}
+    (warned,) = gates.evaluate([EOP], evidence, level=0.95)
+    assert warned["status"] == "inconclusive" and not records.blocks(warned)
+    assert "groups it compares are too small to decide (the smallest has 31 test rows)" in warned["message"]
+    (blocked,) = gates.evaluate([{**EOP, "inconclusive": "block"}], evidence, level=0.95)
+    assert blocked["status"] == "inconclusive" and records.blocks(blocked)
+
+
+def test_a_figure_without_an_interval_is_judged_on_its_point_and_a_broken_interval_decides_nothing():
     name = EOP["metric"]
-    for broken in ({}, {f"{name}_ci_low": math.nan, f"{name}_ci_high": 0.2}, {f"{name}_ci_low": 0.3,
-                                                                            f"{name}_ci_high": 0.1}):
+    (point,) = gates.evaluate([EOP], {name: 0.05})
+    assert point["status"] == "pass" and "interval" not in point
+    for broken in ({f"{name}_ci_low": math.nan, f"{name}_ci_high": 0.2}, {f"{name}_ci_low": 0.3,
+                                                                         f"{name}_ci_high": 0.1}):
         (result,) = gates.evaluate([EOP], {name: 0.05, **broken})
-        assert result["status"] == "pass" and "interval" not in result
+        assert result["status"] == "inconclusive" and "has no interval" in result["message"]
 
 
 def test_a_champion_gate_judges_the_paired_change_where_the_run_measured_it():

@@ -16,7 +16,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from runner import config, mlflow_store, records
 from runner.analysis import workspace
@@ -39,7 +39,9 @@ OS_ERROR_ADVICE = {
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if getattr(args, "by", "") is None:  # a run's starter, when --by is not given: the OS user
+    if getattr(args, "by", "") is None and getattr(args, "key", "") is None and args.command in (_run, _monitor,
+                                                                                                 _rerun):
+        # a run's starter, when neither --by nor a key (whose principal it would be) is given: the OS user
         from runner.audit import provenance
 
         args.by = provenance.user()
@@ -88,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     _common(run)
     run.add_argument("--output-root", type=Path, help="where runs land (default: outputs/ of the project)")
     _execution(run)
+    _key(run, "sign the sealed run with this SSH key (its principal in the allowed-signers file starts the run)")
     run.set_defaults(command=_run)
 
     watch = commands.add_parser(
@@ -117,6 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     again.add_argument("--tolerance", type=float, default=1e-9, metavar="REL",
                        help="allowed difference, relative to the larger value (at least 1) (default 1e-9)")
     _execution(again)
+    _key(again, "sign the re-run with this SSH key")
     again.set_defaults(command=_rerun)
 
     approve = commands.add_parser(
@@ -222,8 +226,15 @@ def _wait(parser: argparse.ArgumentParser) -> None:
                         help="how long to wait for another command holding the model's lock (default 600)")
 
 
+def _key(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--key", type=Path, default=os.environ.get("SIGNOFF_KEY") or None, metavar="KEY",
+                        help=f"{what}: an SSH private key, or the .pub of a key in ssh-agent (default: SIGNOFF_KEY)")
+
+
 def _decider(parser: argparse.ArgumentParser, note_required: bool) -> None:
-    parser.add_argument("--by", required=True, metavar="NAME", help="who decides (recorded)")
+    parser.add_argument("--by", metavar="NAME",
+                        help="who decides (recorded); with --key, the key's principal (a --by that differs is refused)")
+    _key(parser, "sign the decision with this SSH key")
     parser.add_argument("--note", required=note_required, default="", metavar="TEXT", help="why (recorded)")
     parser.add_argument("--tracking-uri", metavar="URI",
                         help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else the one in the run's params, "
@@ -255,7 +266,7 @@ def _run(args: argparse.Namespace) -> int:
 
     with stopping.handled():
         outcome = pipeline.run(args.params_file, args.overrides, _layout(args), args.jobs, _progress(), args.by,
-                               args.wait)
+                               args.wait, key=args.key)
     _print_outcome(outcome)
     return outcome.exit_code
 
@@ -294,7 +305,8 @@ def _rerun(args: argparse.Namespace) -> int:
     from runner.run import rerun
 
     with stopping.handled():
-        outcome, comparison = rerun.rerun(args.run_dir, args.jobs, _progress(), args.by, args.wait, args.tolerance)
+        outcome, comparison = rerun.rerun(args.run_dir, args.jobs, _progress(), args.by, args.wait, args.tolerance,
+                                          args.key)
     _print_outcome(outcome)
     print(
         f"\nre-run of {args.run_dir.resolve().name}: {comparison.compared} evidence values compared "
@@ -336,28 +348,29 @@ def _approve(args: argparse.Namespace) -> int:
         raise SignoffError("each --waive GATE_ID needs its own --reason TEXT and --expires YYYY-MM-DD")
     waivers = [decisions.Waiver(g, r, e) for g, r, e in zip(args.waive, args.reason, args.expires)]
     reg, folder = _run_registry(args)
-    print(decisions.approve(reg, folder, args.by, args.note, waivers, args.wait, _say))
+    print(decisions.approve(reg, folder, args.by, args.key, args.note, waivers, args.wait, _say))
     return 0
 
 
 def _reject(args: argparse.Namespace) -> int:
     reg, folder = _run_registry(args)
-    print(decisions.reject(reg, folder, args.by, args.note, args.wait, _say))
+    print(decisions.reject(reg, folder, args.by, args.key, args.note, args.wait, _say))
     return 0
 
 
 def _promote(args: argparse.Namespace) -> int:
-    print(decisions.promote(_model_registry(args), args.version, args.by, args.note, args.wait, _say))
+    print(decisions.promote(_model_registry(args), args.version, args.by, args.key, args.note, args.wait, _say))
     return 0
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    print(decisions.rollback(_model_registry(args), args.to, args.by, args.note, args.wait, _say))
+    print(decisions.rollback(_model_registry(args), args.to, args.by, args.key, args.note, args.wait, _say))
     return 0
 
 
 def _list(args: argparse.Namespace) -> int:
-    rows = decisions.listing(_model_registry(args))
+    reg = _model_registry(args)
+    rows = decisions.listing(reg)
     if not rows:
         print(f"model {args.model}: no registered versions")
         return 0
@@ -376,8 +389,10 @@ def _list(args: argparse.Namespace) -> int:
     if expired:
         print(f"WARNING: the champion (version {expired[0]['version']}) runs on expired waivers: "
               f"{', '.join(expired[0]['expired_waivers'])}")
-        return 1
-    return 0
+    moved = verify.check_champion(reg.model_dir, _kept_in(reg.client))
+    for problem in moved:
+        print(f"WARNING: {problem}")
+    return 1 if expired or moved else 0
 
 
 def _print_verdict(verdict: records.Verdict) -> None:
@@ -422,9 +437,13 @@ def _kept(path: Path, tracking_uri: str | None) -> verify.Kept | None:
         uri = mlflow_store.embedded_uri(root)
     if uri is None:
         return None
-    client = mlflow_store.connect(uri)
+    return _kept_in(mlflow_store.connect(uri))
+
+
+def _kept_in(client: Any) -> verify.Kept:
     return verify.Kept(head=lambda model: mlflow_registry.anchored_head(client, model),
-                       archived_runs=lambda model_dir: mlflow_registry.archived_runs(client, model_dir))
+                       archived_runs=lambda model_dir: mlflow_registry.archived_runs(client, model_dir),
+                       champion=lambda model: mlflow_registry.champion_state(client, model))
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -435,6 +454,8 @@ def _verify(args: argparse.Namespace) -> int:
         for note in verify.stale_lock_holders(path):
             print(f"note: {note}")
     problems, runs = verify.verify(path, _kept(path, args.tracking_uri), args.expect_head)
+    for line in verify.signed_lines(path):
+        print(f"signed: {line}")
     for problem in problems:
         print(problem)
     if problems:

@@ -46,7 +46,10 @@ DEFAULTS: dict[str, Any] = {
     "checklist": {},
     "checklist_required": False,
     "card": {},
-    "registry": {"tracking_uri": None, "promotion": "manual"},
+    # allowed_signers: an OpenSSH allowed-signers file (relative to the params file); approvers: the principals who
+    # may approve; require_signatures: every run and decision signed with a key in that file (`--key`)
+    "registry": {"tracking_uri": None, "promotion": "manual", "allowed_signers": None, "approvers": [],
+                 "require_signatures": False},
 }
 TOP_LEVEL = {"extends", "model", "seed", "data", "stages", "gates", "gates_confidence", "monitor_gates", "execution",
              "checklist", "checklist_required", "card", "registry"}
@@ -124,6 +127,9 @@ def _resolve_data_paths(doc: dict[str, Any], base: Path) -> None:
             value = data.get(key)
             if isinstance(value, str) and value:
                 data[key] = str((base / value).resolve())
+    registry = doc.get("registry")
+    if isinstance(registry, dict) and isinstance(registry.get("allowed_signers"), str) and registry["allowed_signers"]:
+        registry["allowed_signers"] = str((base / registry["allowed_signers"]).resolve())
     for values in (doc.get("stages") or {}).values() if isinstance(doc.get("stages"), dict) else ():
         if isinstance(values, dict) and isinstance(values.get(OWN_NOTEBOOK), str) and values[OWN_NOTEBOOK]:
             values[OWN_NOTEBOOK] = str((base / values[OWN_NOTEBOOK]).resolve())
@@ -151,7 +157,7 @@ def _apply_override(raw: dict[str, Any], override: str, path: Path) -> None:
         value = yaml.safe_load(text) if text.strip() else None
     except yaml.YAMLError as exc:
         raise SignoffError(f"-p {key}: value {text!r} is not a YAML scalar: {exc}") from None
-    if isinstance(value, str) and value and (key in ("data.path", "data.current_path")
+    if isinstance(value, str) and value and (key in ("data.path", "data.current_path", "registry.allowed_signers")
                                              or (parts[0] == "stages" and parts[-1] == OWN_NOTEBOOK)):
         value = str(Path(value).resolve())
     node = raw
@@ -234,7 +240,7 @@ def _check(params: dict[str, Any], path: Path) -> None:
     _check_keys(params["card"], CARD_KEYS, "card", path)
     registry = params["registry"]
     if not isinstance(registry, dict):
-        fail("registry", "expected a mapping with tracking_uri and promotion")
+        fail("registry", f"expected a mapping with {', '.join(sorted(REGISTRY_KEYS))}")
     _check_keys(registry, REGISTRY_KEYS, "registry", path)
     if registry["tracking_uri"] is not None and (not isinstance(registry["tracking_uri"],
                                                                 str) or not registry["tracking_uri"]):
@@ -242,6 +248,15 @@ def _check(params: dict[str, Any], path: Path) -> None:
              f"expected an MLflow tracking URI such as http://127.0.0.1:5000, got {registry['tracking_uri']!r}")
     if registry["promotion"] not in PROMOTIONS:
         fail("registry.promotion", f"expected auto or manual, got {registry['promotion']!r}")
+    signers = registry["allowed_signers"]
+    if signers is not None and (not isinstance(signers, str) or not Path(signers).is_file()):
+        fail("registry.allowed_signers", f"expected an OpenSSH allowed-signers file ('PRINCIPAL ssh-ed25519 AAAA…' "
+             f"per line), got {signers!r}: no such file")
+    approvers = registry["approvers"]
+    if not isinstance(approvers, list) or not all(isinstance(a, str) and a for a in approvers):
+        fail("registry.approvers", f"expected a list of principals (as in the allowed-signers file), got {approvers!r}")
+    if not isinstance(registry["require_signatures"], bool):
+        fail("registry.require_signatures", f"expected true or false, got {registry['require_signatures']!r}")
 
 
 def _check_gates(gates: Any, path: Path, key: str = "gates") -> None:

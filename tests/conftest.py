@@ -288,6 +288,18 @@ def write_notebook(path: Path, *sources: str, parameters: str | None = None, nee
     nbformat.write(nb, path)
 
 
+def make_key(folder: Path, principal: str) -> Path:
+    """A new ed25519 key pair without a passphrase, made by ssh-keygen: the private key's path."""
+    key = folder / principal.split("@")[0]
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", principal, "-f", str(key)], check=True)
+    return key
+
+
+def allowed_line(principal: str, key: Path) -> str:
+    """A line of an allowed-signers file: the principal, then the key type and key of its .pub file."""
+    return f"{principal} {' '.join(Path(f'{key}.pub').read_text().split()[:2])}\n"
+
+
 class ActiveContent(HTMLParser):
     """Every element of a page that could run script: <script>, on* handlers, javascript: links."""
 

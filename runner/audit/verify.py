@@ -10,6 +10,11 @@ the archive (a tag in MLflow) and, when given, with a head the auditor noted; an
 the newest run, which no later run links to, must exist wherever the ledger or MLflow
 recorded it.  Finished runs are real folders of real files: a symbolic link is
 reported, never followed (it could point anywhere, and its target could change).
+
+A hash chain can be recomputed by whoever can write the archive; a signature cannot.  Every signed decision
+line is checked against the allowed-signers file in force (`runner.audit.signatures`), a run whose params
+require signatures must have every line signed, and ``champion`` in MLflow must point where the ledger's
+last champion decision (signed, where required) left it: an alias moved in MLflow's UI is caught here.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from runner import records
-from runner.audit import journal
+from runner.audit import journal, signatures
 from runner.audit.archive import LEDGER, RENDERS, TEMP_PREFIX, core_sha256, finished_runs
 from runner.audit.lock import HOLDER_FILE, LOCK_FILE
 from runner.errors import SignoffError
@@ -36,6 +41,7 @@ class Kept:
 
     head: Callable[[str], str | None]
     archived_runs: Callable[[Path], set[str]]
+    champion: Callable[[str], tuple[str | None, str]]  # by model name: the version the alias points to, and when
 
 
 def verify(path: Path, kept: Kept | None = None, expect_head: str | None = None) -> tuple[list[str], int]:
@@ -54,7 +60,7 @@ def verify(path: Path, kept: Kept | None = None, expect_head: str | None = None)
     runs = 0
     for model in models:
         problems += check_links(model) + check_chain(model) + check_ledger(model, kept, expect_head)
-        problems += check_recorded_runs(model, kept)
+        problems += check_recorded_runs(model, kept) + check_champion(model, kept)
         for run in finished_runs(model):
             problems += check_run(run)
             runs += 1
@@ -96,7 +102,7 @@ def check_run(run: Path) -> list[str]:
     except (SignoffError, KeyError, TypeError) as exc:
         return [f"{run / MANIFEST}: unreadable manifest ({exc})"]
     chain = journal.problems(run / DECISIONS)
-    problems = list(chain)
+    problems = list(chain) + check_signatures(run / DECISIONS, run.parent)
     if core_sha256(manifest) != manifest.get("sha256"):
         problems.append(f"{run / MANIFEST}: its file list does not hash to the sha256 it records "
                         "(and the reports' banners show)")
@@ -133,9 +139,99 @@ def _decided_files(run: Path) -> dict[str, str]:
     return {name: sha256 for entry in journal.read(run / DECISIONS) for name, sha256 in entry.get("files", {}).items()}
 
 
+def check_signatures(lines: Path, model: Path) -> list[str]:
+    """Each signed line of a decisions file or ledger against the allowed-signers file in force, and each
+    unsigned line where its run's params require signatures."""
+    problems = []
+    for number, entry in enumerate(journal.read(lines), start=1):
+        run = model / entry["run_id"] if entry.get("run_id") else None
+        registry = _registry(run)
+        where = f"{lines}: line {number} ({entry.get('event')} by {entry.get('by')})"
+        if not entry.get("signature"):
+            if registry.get("require_signatures"):
+                problems.append(f"{where}: unsigned, but the run's params require signatures")
+            continue
+        try:
+            allowed = signatures.allowed_signers(registry)
+        except SignoffError as exc:
+            problems.append(f"{where}: cannot check its signature: {exc}")
+            continue
+        if allowed is None:
+            problems.append(f"{where}: signed, but no allowed-signers file to check it against (set "
+                            f"{signatures.ENVIRONMENT})")
+            continue
+        wrong = signatures.check(entry, _manifest_sha256(run), allowed)
+        if wrong:
+            problems.append(f"{where}: {wrong}")
+    return problems
+
+
+def signed_lines(path: Path) -> list[str]:
+    """Who signed what, line by line of every ledger under ``path``: for the auditor's reading, not a verdict."""
+    if not path.is_dir() or (path / MANIFEST).exists():
+        return []
+    models = [path] if _is_model(path) else sorted(p for p in path.iterdir() if p.is_dir() and _is_model(p))
+    found = []
+    for model in models:
+        for entry in journal.read(model / LEDGER):
+            if entry.get("signature"):
+                what = entry["event"] + (f" version {entry['version']}" if entry.get("version") else "")
+                found.append(f"{model.name}: {what} (run {entry.get('run_id')}) signed by "
+                             f"{entry['signature']['principal']}")
+    return found
+
+
+def check_champion(model: Path, kept: Kept | None) -> list[str]:
+    """``champion`` must be where the ledger's last champion decision put it, and that decision signed where its
+    run's params require signatures: anything else moved it outside Signoff."""
+    current, when = kept.champion(model.name) if kept is not None else (None, "")
+    if current is None:
+        return []
+    moves = [e for e in journal.read(model / LEDGER) if e.get("event") in CHAMPION_MOVES]
+    decided = moves[-1] if moves else None
+    if decided is None:
+        why = "the ledger records no champion decision"
+    elif decided.get("version") != current:
+        why = (f"the ledger's last champion decision ({decided['event']} by {decided['by']}) made version "
+               f"{decided['version']} the champion")
+    elif not decided.get("signature") and _registry(_run_of(model, decided)).get("require_signatures"):
+        why = (f"the ledger's decision for it ({decided['event']} by {decided['by']}) is unsigned where its run's "
+               "params require signatures")
+    else:
+        return []
+    return [f"{model.name}: champion moved outside Signoff: MLflow's alias points to version {current} "
+            f"(alias last changed {when}), but {why}"]
+
+
+CHAMPION_MOVES = ("approved", "promoted", "rolled back")
+
+
+def _run_of(model: Path, entry: dict) -> Path | None:
+    return model / entry["run_id"] if entry.get("run_id") else None
+
+
+def _registry(run: Path | None) -> dict:
+    """The registry policy of an archived run's params (empty for a line about no run, or an unreadable run)."""
+    if run is None or not (run / MANIFEST).exists():
+        return {}
+    try:
+        return records.ArchivedRun(run).params.get("registry") or {}
+    except SignoffError:
+        return {}
+
+
+def _manifest_sha256(run: Path | None) -> str | None:
+    if run is None or not (run / MANIFEST).exists():
+        return None
+    try:
+        return records.ArchivedRun(run).manifest.get("sha256")
+    except SignoffError:
+        return None
+
+
 def check_ledger(model: Path, kept: Kept | None, expect_head: str | None) -> list[str]:
     ledger = model / LEDGER
-    problems = journal.problems(ledger)
+    problems = journal.problems(ledger) + check_signatures(ledger, model)
     head = journal.head(ledger)
     if expect_head is not None and head != expect_head:
         problems.append(f"{ledger}: head {head or 'none'} is not the expected {expect_head}")

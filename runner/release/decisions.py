@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import mlflow_store, records
-from runner.audit import index, journal, lock, model_card, verify
+from runner.audit import index, journal, lock, model_card, signatures, verify
 from runner.audit.archive import LEDGER
 from runner.errors import SignoffError
 from runner.records import DECISIONS
@@ -47,41 +47,86 @@ class RegisteredModel:
 
 
 @dataclass(frozen=True)
+class Signer:
+    """Who acts, and the SSH key that proves it (no key: an unsigned decision, where the policy allows one)."""
+
+    by: str
+    key: Path | None = None
+    allowed: Path | None = None
+
+    def sign(self, entry: dict[str, Any], manifest_sha256: str | None) -> dict[str, Any]:
+        return signatures.signed(entry, manifest_sha256, self.key, self.allowed) if self.key else entry
+
+
+def signer(by: str | None, key: Path | None, registry: dict[str, Any], doing: str) -> Signer:
+    """The decider under the registry policy of the params file in force, checked before anything changes:
+    with ``require_signatures`` a key is needed; a key's principal in the allowed-signers file is who decides
+    (``by`` defaults to it, and a ``by`` that disagrees with it is refused)."""
+    allowed = signatures.allowed_signers(registry)
+    if key is None:
+        if registry.get("require_signatures"):
+            raise SignoffError(f"{doing}: registry.require_signatures is true: sign it with --key YOUR_SSH_KEY "
+                               "(a private key, or the .pub of a key in ssh-agent) whose public key is in "
+                               f"{allowed or 'the allowed-signers file'}")
+        if not by:
+            raise SignoffError(f"{doing}: say who decides: --by NAME, or --key KEY to prove it")
+        return Signer(by)
+    principal = signatures.principal(key, allowed)
+    if by and by != principal:
+        raise SignoffError(f"--by {by}: the key {key} is {principal}'s in {allowed}; decide as {principal} "
+                           "(leave out --by) or with your own key")
+    return Signer(principal, key, allowed)
+
+
+@dataclass(frozen=True)
 class Waiver:
     gate: str
     reason: str
     expires: str  # YYYY-MM-DD
 
 
-def release(reg: RegisteredModel, folder: Path, verdict: records.Verdict, facts: dict[str, Any], promotion: str) -> str:
+def release(reg: RegisteredModel, folder: Path, verdict: records.Verdict, facts: dict[str, Any], promotion: str,
+            starter: Signer) -> str:
     """After a run is archived: register a PASS or WARN run's model as ``challenger``, and
     under ``auto`` promotion make a PASS the champion.  Returns what happened, in words.
 
-    The caller (``signoff run``) holds the model's lock.
+    The caller (``signoff run``) holds the model's lock.  With a key, the starter signs the run (its sealed
+    manifest) and what follows from it (registration, automatic promotion).
     """
-    _record(reg, folder, None, {"event": "run finished", "by": verdict.started_by,
-                                "verdict": verdict.verdict, "note": ""})
+    _record(reg, folder, None, {"event": "run finished", "by": starter.by, "verdict": verdict.verdict, "note": "",
+                                "model_sha256": facts.get("infra.model_sha256")}, starter)
     if verdict.rerun_of:
         return "not registered: a re-run checks that the evidence reproduces; it does not release"
     if verdict.verdict not in RELEASABLE:
         return f"not registered: the verdict is {verdict.verdict}"
-    version = _register(reg, folder, verdict, facts)
+    system = starter if starter.key else Signer("signoff")
+    version = _register(reg, folder, verdict, facts, system)
     if promotion == "auto" and verdict.verdict == "PASS":
-        _promote(reg, folder, version, "promoted", AUTO, "promotion: auto, verdict PASS", [])
+        _promote(reg, folder, version, "promoted", "promotion: auto, verdict PASS", [],
+                 starter if starter.key else Signer(AUTO))
         return f"registered as version {version} and promoted to champion (promotion: auto)"
     why = "the verdict is WARN" if verdict.verdict == "WARN" else "promotion: manual"
     return (f"registered as version {version} (alias challenger); awaiting sign-off ({why}): "
             f"signoff approve {folder} --by NAME")
 
 
-def approve(reg: RegisteredModel, folder: Path, by: str, note: str, waivers: list[Waiver], wait: float,
-            say: Callable[[str], None]) -> str:
+def approve(reg: RegisteredModel, folder: Path, by: str | None, key: Path | None, note: str, waivers: list[Waiver],
+            wait: float, say: Callable[[str], None]) -> str:
     run = _archived(folder)
     verdict, gates = run.verdict, {g["id"]: g for g in run.params.get("gates", [])}
+    registry = run.params.get("registry") or {}
+    decider = signer(by, key, registry, f"approving {folder}")
     if verdict.verdict == "ERROR":
         raise SignoffError(f"{folder}: the run's verdict is ERROR (a stage did not finish); it cannot be approved")
-    if by == verdict.started_by:
-        raise SignoffError(f"{folder}: {by} started this run and cannot also approve it (four-eyes rule)")
+    started = _run_signer(run) or verdict.started_by
+    if decider.by == started:
+        proven = " (proven by their keys)" if decider.key and _run_signer(run) else ""
+        raise SignoffError(f"{folder}: {decider.by} started this run and cannot also approve it (four-eyes rule"
+                           f"{proven})")
+    approvers = registry.get("approvers") or []
+    if approvers and decider.by not in approvers:
+        raise SignoffError(f"{folder}: {decider.by} is not an approver of {verdict.model} (registry.approvers: "
+                           f"{', '.join(approvers)})")
     altered = verify.check_run(folder)
     if altered:
         raise SignoffError(f"{folder}: the archived run was altered ({altered[0]}); it cannot be approved")
@@ -92,39 +137,45 @@ def approve(reg: RegisteredModel, folder: Path, by: str, note: str, waivers: lis
         raise SignoffError(f"{folder}: the run is BLOCKED by {', '.join(unwaived)}; approving it is refused "
                            "(only gates marked waivable: true can be waived, with --waive)")
     with lock.held(reg.model_dir, f"approving run {verdict.run_id}", wait, say):
-        version = _registered_version(reg, folder) or _register(reg, folder, verdict, run.evidence)
+        version = _registered_version(reg, folder) or _register(reg, folder, verdict, run.evidence, decider)
         if mlflow_registry.alias(reg.client, reg.model, mlflow_registry.CHAMPION) == version:
             raise SignoffError(f"{folder}: version {version} is already the champion")
-        listed = [w.__dict__ | {"by": by} for w in waivers]
-        _promote(reg, folder, version, "approved", by, note, listed)
+        listed = [w.__dict__ | {"by": decider.by} for w in waivers]
+        _promote(reg, folder, version, "approved", note, listed, decider)
     return f"approved: version {version} of {reg.model} is the champion"
 
 
-def reject(reg: RegisteredModel, folder: Path, by: str, note: str, wait: float, say: Callable[[str], None]) -> str:
-    verdict = _archived(folder).verdict
+def reject(reg: RegisteredModel, folder: Path, by: str | None, key: Path | None, note: str, wait: float,
+           say: Callable[[str], None]) -> str:
+    run = _archived(folder)
+    verdict = run.verdict
+    decider = signer(by, key, run.params.get("registry") or {}, f"rejecting {folder}")
     with lock.held(reg.model_dir, f"rejecting run {verdict.run_id}", wait, say):
         version = _registered_version(reg, folder)
         if version and mlflow_registry.alias(reg.client, reg.model, mlflow_registry.CHAMPION) == version:
             raise SignoffError(f"{folder}: version {version} is the champion; roll back instead of rejecting it")
-        _record(reg, folder, version, {"event": "rejected", "by": by, "note": note})
+        _record(reg, folder, version, {"event": "rejected", "by": decider.by, "note": note}, decider)
     return f"rejected: run {verdict.run_id}" + (f" (version {version} stays unpromoted)" if version else "")
 
 
-def promote(reg: RegisteredModel, version: str, by: str, note: str, wait: float, say: Callable[[str], None]) -> str:
+def promote(reg: RegisteredModel, version: str, by: str | None, key: Path | None, note: str, wait: float,
+            say: Callable[[str], None]) -> str:
     """Make an approved version the champion (again)."""
     with lock.held(reg.model_dir, f"promoting version {version}", wait, say):
         tags = _version(reg, version).tags
+        decider = signer(by, key, _policy(reg, tags), f"promoting version {version} of {reg.model}")
         if tags.get(f"{mlflow_store.TAG}approved") != "true":
             raise SignoffError(f"model {reg.model} version {version} was never approved; "
                                "`signoff approve RUN_DIR` it first")
         if mlflow_registry.alias(reg.client, reg.model, mlflow_registry.CHAMPION) == version:
             raise SignoffError(f"model {reg.model} version {version} is already the champion")
         _check_files(reg, version)
-        _promote(reg, _run_folder(reg, tags), version, "promoted", by, note, [])
+        _promote(reg, _run_folder(reg, tags), version, "promoted", note, [], decider)
     return f"promoted: version {version} of {reg.model} is the champion"
 
 
-def rollback(reg: RegisteredModel, to: str | None, by: str, note: str, wait: float, say: Callable[[str], None]) -> str:
+def rollback(reg: RegisteredModel, to: str | None, by: str | None, key: Path | None, note: str, wait: float,
+             say: Callable[[str], None]) -> str:
     """Move ``champion`` back to the version that was champion before (or to ``to``, a former champion)."""
     with lock.held(reg.model_dir, "rolling back", wait, say):
         current = mlflow_registry.alias(reg.client, reg.model, mlflow_registry.CHAMPION)
@@ -135,13 +186,15 @@ def rollback(reg: RegisteredModel, to: str | None, by: str, note: str, wait: flo
             raise SignoffError(f"model {reg.model}: version {current} is the first champion; there is nothing "
                                "to roll back to (name one with --to)")
         tags = _version(reg, target).tags
+        decider = signer(by, key, _policy(reg, tags), f"rolling back {reg.model} to version {target}")
         if tags.get(f"{mlflow_store.TAG}was_champion") != "true" or target == current:
             raise SignoffError(f"model {reg.model} version {target} was never a champion before; rollback "
                                "only returns to a former champion (`signoff list` shows them)")
         _check_files(reg, target)
         mlflow_registry.move_alias(reg.client, reg.model, mlflow_registry.CHAMPION, target, current)
         _record(reg, _run_folder(reg, tags), target,
-                {"event": "rolled back", "by": by, "note": note, "previous_champion": current})
+                {"event": "rolled back", "by": decider.by, "note": note, "previous_champion": current,
+                 "model_sha256": tags.get(f"{mlflow_store.TAG}model_sha256")}, decider)
     return f"rolled back: version {target} of {reg.model} is the champion again (was {current})"
 
 
@@ -166,30 +219,36 @@ def listing(reg: RegisteredModel, today: dt.date | None = None) -> list[dict[str
     return rows
 
 
-def _register(reg: RegisteredModel, folder: Path, verdict: records.Verdict, facts: dict[str, Any]) -> str:
+def _register(reg: RegisteredModel, folder: Path, verdict: records.Verdict, facts: dict[str, Any],
+              decider: Signer) -> str:
+    model_sha256 = str(facts.get("infra.model_sha256", ""))
     tags = {"run_id": verdict.run_id, "run_folder": str(folder), "verdict": verdict.verdict,
-            "model_sha256": str(facts.get("infra.model_sha256", "")), "started_by": verdict.started_by}
+            "model_sha256": model_sha256, "started_by": verdict.started_by}
     version = mlflow_registry.register(reg.client, reg.model, facts["infra.model_uri"], verdict.mlflow_run_id, tags)
-    _record(reg, folder, version, {"event": "registered", "by": "signoff", "note": "alias challenger"})
+    _record(reg, folder, version, {"event": "registered", "by": decider.by, "note": "alias challenger",
+                                   "model_sha256": model_sha256}, decider)
     return version
 
 
-def _promote(reg: RegisteredModel, folder: Path | None, version: str, event: str, by: str, note: str,
-             waivers: list[dict[str, Any]]) -> None:
+def _promote(reg: RegisteredModel, folder: Path | None, version: str, event: str, note: str,
+             waivers: list[dict[str, Any]], decider: Signer) -> None:
     """Move ``champion`` to ``version``; the run folder gets a model card that names this decision."""
     previous = mlflow_registry.alias(reg.client, reg.model, mlflow_registry.CHAMPION)
-    decision = {"event": event, "by": by, "note": note, "previous_champion": previous, "waivers": waivers}
+    model_sha256 = _version(reg, version).tags.get(f"{mlflow_store.TAG}model_sha256")
+    decision = {"event": event, "by": decider.by, "note": note, "previous_champion": previous, "waivers": waivers,
+                "model_sha256": model_sha256}
     files = _card_with_decisions(folder, _entry(reg, folder, version, decision)) if folder else {}
     mlflow_registry.move_alias(reg.client, reg.model, mlflow_registry.CHAMPION, version, previous)
     mlflow_registry.version_tags(reg.client, reg.model, version, {
         "approved": "true", "was_champion": "true", "previous_champion": previous or "none",
         "waivers": json.dumps(waivers),
     })
-    _record(reg, folder, version, {**decision, "files": files})
+    _record(reg, folder, version, {**decision, "files": files}, decider)
 
 
-def _record(reg: RegisteredModel, folder: Path | None, version: str | None, decision: dict[str, Any]) -> None:
-    entry = _entry(reg, folder, version, decision)
+def _record(reg: RegisteredModel, folder: Path | None, version: str | None, decision: dict[str, Any],
+            decider: Signer) -> None:
+    entry = decider.sign(_entry(reg, folder, version, decision), _manifest_sha256(folder))
     if folder is not None:
         journal.append(folder / DECISIONS, entry)
     head = journal.append(reg.model_dir / LEDGER, entry)
@@ -217,6 +276,23 @@ def _card_with_decisions(folder: Path, entry: dict[str, Any]) -> dict[str, str]:
     paths = model_card.write(template, folder / "decisions", run.params, run.verdict, run.evidence, decided,
                              f"{len(decided):03d}-model_card")
     return {str(p.relative_to(folder)): records.sha256_file(p) for p in paths}
+
+
+def _manifest_sha256(folder: Path | None) -> str | None:
+    """The sealed manifest's sha256 of the run a decision is about (what a signature on it vouches for)."""
+    return records.ArchivedRun(folder).manifest.get("sha256") if folder is not None else None
+
+
+def _run_signer(run: records.ArchivedRun) -> str | None:
+    """The principal who signed the run (its "run finished" line), if it was signed."""
+    finished = [d for d in run.decisions if d.get("event") == "run finished" and d.get("signature")]
+    return finished[0]["signature"]["principal"] if finished else None
+
+
+def _policy(reg: RegisteredModel, tags: dict[str, str]) -> dict[str, Any]:
+    """The registry policy a version was released under: its run's params (none: the defaults, unsigned)."""
+    folder = _run_folder(reg, tags)
+    return (records.ArchivedRun(folder).params.get("registry") or {}) if folder else {}
 
 
 def _archived(folder: Path) -> records.ArchivedRun:

@@ -11,6 +11,7 @@ do not need it.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import math
@@ -262,6 +263,21 @@ def move_alias(client: Any, model: str, name: str, version: str, expected: str |
 def version_tags(client: Any, model: str, version: str, tags: dict[str, str]) -> None:
     for key, value in tags.items():
         client.set_model_version_tag(model, version, f"{mlflow_store.TAG}{key}", value)
+
+
+def champion_state(client: Any, model: str) -> tuple[str | None, str]:
+    """The version ``champion`` points to, and when the registered model last changed (MLflow keeps no history
+    of an alias: this is the nearest it says about when the alias moved)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        registered = client.get_registered_model(model)
+    except MlflowException:
+        return None, ""
+    version = registered.aliases.get(CHAMPION)
+    stamp = registered.last_updated_timestamp
+    when = dt.datetime.fromtimestamp(stamp / 1000, dt.UTC).isoformat(timespec="seconds") if stamp else "unknown"
+    return (str(version) if version is not None else None), when
 
 
 def aliases(client: Any, model: str) -> dict[str, str]:

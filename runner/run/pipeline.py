@@ -117,6 +117,7 @@ class Started:
     previous: str | None  # the model's last archived run, as the run began
     champion_version: str  # mlflow_registry.CURRENT_CHAMPION, a version, or "" (a re-run pinned to none)
     data_warnings: list[str]  # columns dropped as unusable (runner.analysis.datachecks), kept in the verdict
+    key: str | None = None  # the SSH key that signs the run (`--key`), checked when the run began
 
     def save(self) -> None:
         state = {**self.__dict__,
@@ -154,14 +155,15 @@ def kernel_env(uri: str) -> dict[str, str]:
 
 
 def run(params_file: Path, overrides: list[str], layout: Layout, jobs: int, progress: Progress,
-        started_by: str, wait: float, rerun_of: Path | None = None) -> Outcome:
+        started_by: str | None, wait: float, rerun_of: Path | None = None, key: Path | None = None) -> Outcome:
     """One run of a params file; with ``rerun_of``, a re-run of that archived run (champion pinned, never released)."""
     redactor = _redactor(progress)
     prepared = prepare(params_file, overrides, layout)  # bad input stops here, before anything is written
     preflight(prepared[0], layout)
+    started_by = starter(prepared[0], started_by, key, params_file).by  # a signature refused before any folder
     model = prepared[0]["model"]
     with lock.held(layout.output_root / model, f"signoff run {params_file}", wait, progress.line):
-        started = begin(prepared, params_file, layout, started_by, redactor, rerun_of)
+        started = begin(prepared, params_file, layout, started_by, redactor, rerun_of, key)
         with progress.recording(started.folder.temp / "run.log"):
             progress.line(
                 f"run {started.folder.run_id} of model {model}: {len(started.stages)} stages, {jobs} at a time"
@@ -181,11 +183,12 @@ def run(params_file: Path, overrides: list[str], layout: Layout, jobs: int, prog
         return finish(started, verdict, facts, tracking, redactor)
 
 
-def begin(prepared: tuple[dict, list[stages.Stage], dict], params_file: Path, layout: Layout, started_by: str,
-          redactor: redact.Redactor, rerun_of: Path | None = None) -> Started:
+def begin(prepared: tuple[dict, list[stages.Stage], dict], params_file: Path, layout: Layout, started_by: str | None,
+          redactor: redact.Redactor, rerun_of: Path | None = None, key: Path | None = None) -> Started:
     """Open the run folder on ``prepare``'s checked inputs, write the params, materialise the data.
     The caller holds the model's lock; bad data raises SignoffError and leaves nothing behind."""
     params, found, stage_params = prepared
+    started_by = starter(params, started_by, key, params_file).by
     model = params["model"]
     now = dt.datetime.now(dt.UTC)
     folder = archive.start(layout.output_root, model)
@@ -207,7 +210,7 @@ def begin(prepared: tuple[dict, list[stages.Stage], dict], params_file: Path, la
                       mlflow_registry.tracking_uri(params["registry"], layout.output_root),
                       str(previous) if previous else None,
                       mlflow_registry.CURRENT_CHAMPION if rerun_of is None else _recorded_champion(rerun_of),
-                      data_warnings)
+                      data_warnings, str(key) if key else None)
     started.save()
     return started
 
@@ -292,7 +295,8 @@ def finish(started: Started, verdict: records.Verdict, facts: dict[str, Any], tr
         release = f"not registered: {verdict.registry_error}"
         if tracking is not None:
             release = _release(tracking, started.params, verdict, facts, final, started.layout.output_root,
-                               started.origin, redactor)
+                               started.origin, redactor,
+                               starter(started.params, verdict.started_by, _key(started), started.about["params_file"]))
         index.write(started.layout.output_root)
     return Outcome(verdict, final, release)
 
@@ -367,9 +371,20 @@ def _opened(opening: Future) -> tuple[mlflow_registry.Tracking | None, str | Non
         return None, str(exc)
 
 
+def starter(params: dict[str, Any], started_by: str | None, key: Path | None, params_file: Path | str) \
+        -> decisions.Signer:
+    """Who starts the run, under the params file's registry policy: with ``--key``, the key's principal (the
+    sealed run is signed with it); without one, ``started_by``, unless signatures are required."""
+    return decisions.signer(started_by, key, params["registry"], f"signoff run {params_file}")
+
+
+def _key(started: Started) -> Path | None:
+    return Path(started.key) if started.key else None
+
+
 def _release(tracking: mlflow_registry.Tracking, params: dict[str, Any], verdict: records.Verdict,
              facts: dict[str, Any], folder: Path, output_root: Path, origin: dict[str, Any],
-             redactor: redact.Redactor) -> str:
+             redactor: redact.Redactor, signer: decisions.Signer) -> str:
     """Track the archived run in MLflow, register a releasable model, promote it if the policy says so."""
     commit = origin["git"]["commit"] + ("-dirty" if origin["git"]["dirty"] else "")
     tags = {"run_id": verdict.run_id, "verdict": verdict.verdict, "params_file": verdict.params_file,
@@ -378,7 +393,7 @@ def _release(tracking: mlflow_registry.Tracking, params: dict[str, Any], verdict
     try:
         mlflow_registry.log_run(tracking.client, tracking.mlflow_run, redactor.value(params), facts, tags, folder)
         reg = decisions.RegisteredModel(lambda: tracking.client, params["model"], output_root)
-        said = decisions.release(reg, folder, verdict, facts, params["registry"]["promotion"])
+        said = decisions.release(reg, folder, verdict, facts, params["registry"]["promotion"], signer)
         mlflow_registry.finish_run(tracking.client, tracking.mlflow_run, verdict.verdict, folder)
     except SignoffError as exc:
         raise SignoffError(f"the run is archived at {folder}, but {exc}", exc.exit_code) from None
@@ -399,7 +414,8 @@ def _decide(
                 *([checklist.required_gate()] if params["checklist_required"] else [])]
     checked = gates.evaluate(declared, facts, champion_evidence, params["gates_confidence"])
     return gates.judged(about, checked, [r.__dict__ for r in results], **recorded,
-                        gate_policy_changes=gates.policy_changes(_previous_gates(previous), declared),
+                        gate_policy_changes=[*gates.policy_changes(_previous_gates(previous), declared),
+                                             *_signing_policy_changes(previous, params["registry"])],
                         warnings=[*warnings, *gates.warnings(declared), *_open_items_warning(answers)],
                         checklist=answers)
 
@@ -424,6 +440,20 @@ def gating_report(folder: Path, templates: Path, verdict: records.Verdict, execu
 def write_verdict(folder: Path, verdict: records.Verdict) -> None:
     verdict.finished = dt.datetime.now(dt.UTC).isoformat()
     verdict.write(folder / records.VERDICT)
+
+
+SIGNING_POLICY = ("approvers", "require_signatures", "allowed_signers")
+
+
+def _signing_policy_changes(previous: Path | None, registry: dict[str, Any]) -> list[dict[str, Any]]:
+    """Who may approve, whether signatures are required, whose keys count: changed since the previous run, shown
+    beside the gate changes (a run before these keys existed had the defaults)."""
+    if previous is None:
+        return []
+    before = records.ArchivedRun(previous).params.get("registry") or {}
+    return [{"id": f"registry.{key}", "change": "changed", "before": {key: was}, "after": {key: registry[key]}}
+            for key in SIGNING_POLICY
+            if (was := before.get(key, config.DEFAULTS["registry"][key])) != registry[key]]
 
 
 def _previous_gates(previous: Path | None) -> list[dict[str, Any]] | None:

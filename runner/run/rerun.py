@@ -45,8 +45,8 @@ class Comparison:
         return not self.differences
 
 
-def rerun(run_dir: Path, jobs: int, progress: Progress, started_by: str, wait: float,
-          tolerance: float) -> tuple[pipeline.Outcome, Comparison]:
+def rerun(run_dir: Path, jobs: int, progress: Progress, started_by: str | None, wait: float,
+          tolerance: float, key: Path | None = None) -> tuple[pipeline.Outcome, Comparison]:
     run_dir = run_dir.resolve()
     altered = verify.check_run(run_dir) if records.ArchivedRun(run_dir).sealed else [
         f"{run_dir}: not an archived run folder (no manifest.json)"]
@@ -55,7 +55,7 @@ def rerun(run_dir: Path, jobs: int, progress: Progress, started_by: str, wait: f
     with tempfile.TemporaryDirectory(prefix="signoff-rerun-") as scratch:
         layout = sources(run_dir, Path(scratch), run_dir.parent.parent)
         outcome = pipeline.run(Path(scratch) / "params" / "params.yaml", [], layout, jobs, progress, started_by, wait,
-                               rerun_of=run_dir)
+                               rerun_of=run_dir, key=key)
     return outcome, compare(run_dir, outcome.folder, tolerance)
 
 

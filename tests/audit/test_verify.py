@@ -20,9 +20,10 @@ def make_run(root, model="m", text="evidence"):
     return archive.finalize(folder, sealed)
 
 
-def anchored(head, ended=()):
-    """What MLflow would keep: a ledger head, and the runs whose MLflow run was ended."""
-    return Kept(head=lambda model: head, archived_runs=lambda model_dir: set(ended))
+def anchored(head, ended=(), champion=None):
+    """What MLflow would keep: a ledger head, the runs whose MLflow run was ended, where champion points."""
+    return Kept(head=lambda model: head, archived_runs=lambda model_dir: set(ended),
+                champion=lambda model: (champion, "2026-11-27T02:00:00+00:00"))
 
 
 def writable(path):

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import signal
 import socket
@@ -15,10 +17,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import decide, keep_stages, read_json, run_folders, signoff
+from conftest import allowed_line, decide, keep_stages, make_key, read_json, run_folders, signoff
 
 from runner import mlflow_store
-from runner.audit import journal
+from runner.audit import archive, journal
 from runner.release import mlflow_registry
 
 pytestmark = pytest.mark.slow
@@ -218,3 +220,97 @@ def test_the_same_flow_against_a_real_mlflow_server(project, mlflow_server, monk
     assert tags["signoff.decision"] == "rolled back" and tags["signoff.decided_by"] == "carol"
     listed = decide("list", "credit-default", cwd=project)
     assert "carol" in listed.stdout and "bob" in listed.stdout
+
+
+def rechain(path: Path, change) -> None:
+    """What a tamperer with write access does: edit lines of a decisions file, then recompute its hash chain."""
+    path.chmod(0o640)
+    lines, before = [], None
+    for entry in journal.read(path):
+        entry = {**change(entry), "previous": before}
+        text = json.dumps(entry, ensure_ascii=False, sort_keys=True, default=str)
+        lines.append(text)
+        before = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+
+
+def test_signed_sign_off_proves_who_decided_and_catches_what_a_hash_chain_cannot(example, tmp_path):
+    """Alice (a data scientist) and Bob (the approver) sign with their keys, the scheduler with a service key;
+    Mallory's key is not in the file.  With signatures required: unsigned commands are refused, four-eyes holds
+    on proven principals, and verify catches an edited line, a moved signature, a re-sealed manifest and a
+    champion moved in MLflow behind Signoff's back."""
+    project = example.project  # version 1, the example's, is the (unsigned) champion
+    keep_stages(project, "train", "infra", rows=3000)
+    people = ("alice@bank.example", "bob@bank.example", "svc-scheduler@bank.example")
+    keys = {name: make_key(tmp_path, name) for name in (*people, "mallory@elsewhere.example")}
+    (project / "params" / "allowed_signers").write_text("".join(allowed_line(p, keys[p]) for p in people))
+    (project / "params" / "signed.yaml").write_text(yaml.safe_dump({"extends": "credit.yaml", "registry": {
+        "promotion": "manual", "allowed_signers": "allowed_signers", "approvers": [people[1]],
+        "require_signatures": True}}))
+
+    unsigned = decide("run", "params/signed.yaml", cwd=project)
+    assert unsigned.returncode == 2 and "registry.require_signatures is true" in unsigned.stderr
+    assert len(run_folders(project)) == 1  # refused before anything ran
+    for key in (keys[people[2]], keys[people[0]]):  # the scheduler's run, then Alice's
+        ran = signoff("run", "params/signed.yaml", "--key", str(key), cwd=project)
+        assert ran.returncode == 0 and "awaiting sign-off" in ran.stdout, ran.stdout + ran.stderr
+    run2, run3 = run_folders(project)[1:]
+    assert read_json(run3 / "verdict.json")["started_by"] == people[0]  # the key's principal started it
+    changes = {c["id"]: c for c in read_json(run2 / "verdict.json")["gate_policy_changes"]}
+    assert changes["registry.approvers"]["before"] == {"approvers": []}  # shown in the report beside gate changes
+    assert changes["registry.approvers"]["after"] == {"approvers": [people[1]]}
+
+    refusals = {
+        "four-eyes rule (proven by their keys)": ("approve", str(run3), "--key", str(keys[people[0]])),
+        "its public key is not in": ("approve", str(run2), "--key", str(keys["mallory@elsewhere.example"])),
+        f"is {people[1]}'s in": ("approve", str(run2), "--key", str(keys[people[1]]), "--by", people[0]),
+        "registry.require_signatures is true": ("approve", str(run2), "--by", people[1]),
+        "is not an approver of credit-default": ("approve", str(run2), "--key", str(keys[people[0]])),
+    }
+    for said, args in refusals.items():
+        refused = decide(*args, cwd=project)
+        assert refused.returncode == 2 and said in refused.stderr, (said, refused.stderr)
+    approved = decide("approve", str(run2), "--key", str(keys[people[1]]), "--note", "reviewed", cwd=project)
+    assert approved.returncode == 0, approved.stderr
+    client = client_for(mlflow_store.embedded_uri(project / "outputs"))
+    assert champion(client) == "2"
+    verified = decide("verify", cwd=project)
+    assert verified.returncode == 0, verified.stdout
+    assert f"approved version 2 (run {run2.name}) signed by {people[1]}" in verified.stdout
+    assert f"run finished (run {run3.name}) signed by {people[0]}" in verified.stdout
+
+    decisions_file, evidence_file = run2 / "decisions.jsonl", run3 / "evidence.json"
+    kept = {path: path.read_bytes() for path in (decisions_file, run3 / "decisions.jsonl", evidence_file,
+                                                 run3 / "manifest.json")}
+    rechain(decisions_file, lambda e: {**e, "note": "rubber stamp"} if e["event"] == "approved" else e)
+    edited = decide("verify", cwd=project)
+    assert edited.returncode == 1 and f"edited after {people[1]} signed it (note differ" in edited.stdout
+    decisions_file.write_bytes(kept[decisions_file])
+    moved = next(e["signature"] for e in journal.read(decisions_file) if e["event"] == "run finished")
+    rechain(run3 / "decisions.jsonl", lambda e: {**e, "signature": moved} if e["event"] == "run finished" else e)
+    assert "a signature moved here from another decision" in decide("verify", cwd=project).stdout
+    (run3 / "decisions.jsonl").write_bytes(kept[run3 / "decisions.jsonl"])
+    resealed(run3, "evidence.json", b'{"validate.roc_auc": 0.99}')
+    assert f"re-sealed after {people[0]} signed it" in decide("verify", cwd=project).stdout
+    for path, data in kept.items():
+        path.chmod(0o640)
+        path.write_bytes(data)
+    assert decide("verify", cwd=project).returncode == 0
+
+    client.set_registered_model_alias("credit-default", "champion", "1")  # in MLflow's UI, say
+    listed = decide("list", "credit-default", cwd=project)
+    assert listed.returncode == 1 and "champion moved outside Signoff: MLflow's alias points to version 1" in \
+        listed.stdout and f"(approved by {people[1]}) made version 2 the champion" in listed.stdout
+    assert "champion moved outside Signoff" in decide("verify", cwd=project).stdout
+
+
+def resealed(run: Path, name: str, data: bytes) -> None:
+    """A file of an archived run replaced, and its manifest written again to match (the hash chain recomputed)."""
+    manifest_path = run / "manifest.json"
+    for path in (run / name, manifest_path):
+        path.chmod(0o640)
+    (run / name).write_bytes(data)
+    manifest = read_json(manifest_path)
+    manifest["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+    manifest["sha256"] = archive.core_sha256(manifest)
+    manifest_path.write_text(json.dumps(manifest, indent=2), encoding="utf-8")

@@ -95,7 +95,7 @@ def test_an_altered_run_cannot_be_approved(tmp_path):
     (folder / "params.yaml").chmod(0o640)
     (folder / "params.yaml").write_text("gates: []\n# edited\n", encoding="utf-8")
     with pytest.raises(SignoffError, match="params.yaml: modified") as caught:
-        decisions.approve(decisions.RegisteredModel(lambda: None, "m", tmp_path), folder, "bob", "", [], 1, print)
+        decisions.approve(decisions.RegisteredModel(lambda: None, "m", tmp_path), folder, "bob", None, "", [], 1, print)
     assert caught.value.exit_code == 2
 
 

@@ -16,7 +16,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from runner import config, mlflow_store, records
 from runner.analysis import workspace
@@ -106,6 +106,8 @@ def _parser() -> argparse.ArgumentParser:
     watch.add_argument("--labels", action="store_true",
                        help="DATA holds the target column: also score the champion on it (validate stage)")
     watch.add_argument("--output-root", type=Path, help="where results land (default: outputs/ of the project)")
+    watch.add_argument("--trust-champion", action="store_true",
+                       help="judge the champion even if it was moved outside Signoff (its ledger does not record it)")
     _execution(watch)
     watch.set_defaults(command=_monitor)
 
@@ -289,7 +291,7 @@ def _monitor(args: argparse.Namespace) -> int:
 
     with stopping.handled():
         outcome = monitor.monitor(args.params_file, args.overrides, args.current, args.labels, _layout(args),
-                                  args.jobs, _progress(), args.by, args.wait)
+                                  args.jobs, _progress(), args.by, args.wait, args.trust_champion)
     _print_verdict(outcome.verdict)
     for gate in outcome.verdict.extra.get("not_evaluated", []):
         print(f"not evaluated: {gate['id']} ({gate['metric']}): {gate['why']}")
@@ -389,7 +391,7 @@ def _list(args: argparse.Namespace) -> int:
     if expired:
         print(f"WARNING: the champion (version {expired[0]['version']}) runs on expired waivers: "
               f"{', '.join(expired[0]['expired_waivers'])}")
-    moved = verify.check_champion(reg.model_dir, _kept_in(reg.client))
+    moved = verify.check_champion(reg.model_dir, mlflow_registry.kept(reg.client))
     for problem in moved:
         print(f"WARNING: {problem}")
     return 1 if expired or moved else 0
@@ -437,13 +439,7 @@ def _kept(path: Path, tracking_uri: str | None) -> verify.Kept | None:
         uri = mlflow_store.embedded_uri(root)
     if uri is None:
         return None
-    return _kept_in(mlflow_store.connect(uri))
-
-
-def _kept_in(client: Any) -> verify.Kept:
-    return verify.Kept(head=lambda model: mlflow_registry.anchored_head(client, model),
-                       archived_runs=lambda model_dir: mlflow_registry.archived_runs(client, model_dir),
-                       champion=lambda model: mlflow_registry.champion_state(client, model))
+    return mlflow_registry.kept(mlflow_store.connect(uri))
 
 
 def _verify(args: argparse.Namespace) -> int:

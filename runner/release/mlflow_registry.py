@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import mlflow_store, records
-from runner.audit import redact
+from runner.audit import redact, verify
 from runner.errors import SignoffError
 
 SERVER_TIMEOUT = 10.0  # seconds a tracking server has to answer before a run starts
@@ -263,6 +263,13 @@ def move_alias(client: Any, model: str, name: str, version: str, expected: str |
 def version_tags(client: Any, model: str, version: str, tags: dict[str, str]) -> None:
     for key, value in tags.items():
         client.set_model_version_tag(model, version, f"{mlflow_store.TAG}{key}", value)
+
+
+def kept(client: Any) -> verify.Kept:
+    """What this MLflow store keeps about the archive, for `signoff verify` and the champion checks."""
+    return verify.Kept(head=lambda model: anchored_head(client, model),
+                       archived_runs=lambda model_dir: archived_runs(client, model_dir),
+                       champion=lambda model: champion_state(client, model))
 
 
 def champion_state(client: Any, model: str) -> tuple[str | None, str]:

@@ -25,7 +25,7 @@ from jupyter_client.manager import AsyncKernelManager
 
 from runner import config, mlflow_store, records
 from runner.analysis import datachecks, datasets, workspace
-from runner.audit import archive, index, lock, provenance, redact
+from runner.audit import archive, index, lock, provenance, redact, verify
 from runner.errors import SignoffError
 from runner.judge import evidence, gates
 from runner.release import mlflow_registry
@@ -40,7 +40,8 @@ TRAINING_FILES = ("artifacts", "params.yaml", "provenance.json")  # what a monit
 
 
 def monitor(params_file: Path, overrides: list[str], current: Path, labels: bool, layout: pipeline.Layout,
-            jobs: int, progress: Progress, started_by: str, wait: float) -> pipeline.Outcome:
+            jobs: int, progress: Progress, started_by: str, wait: float,
+            trust_champion: bool = False) -> pipeline.Outcome:
     params = config.load_params(params_file, overrides)
     if not params["monitor_gates"]:
         raise SignoffError(
@@ -64,6 +65,10 @@ def monitor(params_file: Path, overrides: list[str], current: Path, labels: bool
             raise SignoffError(f"MLflow at {redact.redact_uri(uri)}: {type(exc).__name__}: {exc}") from exc
         if version is None:
             raise SignoffError(f"model {model} has no champion in {redact.redact_uri(uri)}: nothing to monitor")
+        moved = verify.check_champion(layout.output_root / model, mlflow_registry.kept(client))
+        if moved and not trust_champion:
+            raise SignoffError(f"{moved[0]}; judging it would monitor a model nobody signed off: restore the alias "
+                               "(`signoff rollback` or `promote`), or pass --trust-champion to judge it anyway")
         now = dt.datetime.now(dt.UTC)
         folder = archive.start(layout.output_root, model + FOLDER_SUFFIX)
         try:

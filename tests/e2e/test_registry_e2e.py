@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +21,7 @@ import yaml
 from conftest import allowed_line, decide, keep_stages, make_key, read_json, run_folders, signoff
 
 from runner import mlflow_store
+from runner.analysis import datasets
 from runner.audit import archive, journal
 from runner.release import mlflow_registry
 
@@ -240,6 +242,8 @@ def test_signed_sign_off_proves_who_decided_and_catches_what_a_hash_chain_cannot
     on proven principals, and verify catches an edited line, a moved signature, a re-sealed manifest and a
     champion moved in MLflow behind Signoff's back."""
     project = example.project  # version 1, the example's, is the (unsigned) champion
+    shutil.copytree(project / "notebooks", project / "monitoring")  # what a monitor runs, kept aside
+    shutil.copy(project / "params" / "credit.yaml", project / "params" / "monitor.yaml")
     keep_stages(project, "train", "infra", rows=3000)
     people = ("alice@bank.example", "bob@bank.example", "svc-scheduler@bank.example")
     keys = {name: make_key(tmp_path, name) for name in (*people, "mallory@elsewhere.example")}
@@ -302,6 +306,14 @@ def test_signed_sign_off_proves_who_decided_and_catches_what_a_hash_chain_cannot
     assert listed.returncode == 1 and "champion moved outside Signoff: MLflow's alias points to version 1" in \
         listed.stdout and f"(approved by {people[1]}) made version 2 the champion" in listed.stdout
     assert "champion moved outside Signoff" in decide("verify", cwd=project).stdout
+    newest = project / "newest.parquet"
+    datasets.synthetic_credit(3000, 11)[1].to_parquet(newest)
+    watching = ("monitor", "params/monitor.yaml", "--notebooks", "monitoring", "--current", str(newest))
+    untrusted = decide(*watching, cwd=project)
+    assert untrusted.returncode == 2 and "champion moved outside Signoff" in untrusted.stderr
+    assert "--trust-champion" in untrusted.stderr and not run_folders(project, "credit-default.monitor")
+    trusted = signoff(*watching, "--trust-champion", cwd=project)
+    assert trusted.returncode in (0, 1) and "monitor folder:" in trusted.stdout, trusted.stdout + trusted.stderr
 
 
 def resealed(run: Path, name: str, data: bytes) -> None:

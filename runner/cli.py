@@ -22,7 +22,7 @@ from runner import config, mlflow_store, records
 from runner.analysis import workspace
 from runner.audit import redact, verify
 from runner.errors import SignoffError
-from runner.release import decisions, mlflow_registry
+from runner.release import decisions, mlflow_registry, shipped
 from runner.run import stopping
 
 if TYPE_CHECKING:
@@ -184,6 +184,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     _common(show)
     show.set_defaults(command=_params)
+
+    shipped = commands.add_parser(
+        "check-model",
+        help="check that a model's files are those of its latest (signed) champion decision",
+        description="Hash the files of MODEL_URI (models:/NAME@ALIAS, models:/NAME/VERSION) or of a local model "
+        "folder a deployment is about to serve, and compare them with the latest approval, promotion or "
+        "rollback in the model's ledger (its signature checked where the policy requires one). Exit 0 the "
+        "files that were signed off, 1 not, 2 could not check.",
+    )
+    shipped.add_argument("target", metavar="MODEL_URI_OR_FOLDER")
+    shipped.add_argument("--model", metavar="NAME", help="the registered model a local folder should be (its ledger)")
+    _store(shipped, tracking=True)
+    shipped.set_defaults(command=_check_model)
 
     check = commands.add_parser(
         "verify",
@@ -395,6 +408,13 @@ def _list(args: argparse.Namespace) -> int:
     for problem in moved:
         print(f"WARNING: {problem}")
     return 1 if expired or moved else 0
+
+
+def _check_model(args: argparse.Namespace) -> int:
+    reg = _model_registry(args)
+    same, said = shipped.check_model(args.target, args.model, reg.output_root, reg.connect)
+    print(("OK: " if same else "MISMATCH: ") + said)
+    return 0 if same else 1
 
 
 def _print_verdict(verdict: records.Verdict) -> None:

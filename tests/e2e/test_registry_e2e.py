@@ -283,6 +283,19 @@ def test_signed_sign_off_proves_who_decided_and_catches_what_a_hash_chain_cannot
     assert f"approved version 2 (run {run2.name}) signed by {people[1]}" in verified.stdout
     assert f"run finished (run {run3.name}) signed by {people[0]}" in verified.stdout
 
+    shipping = decide("check-model", "models:/credit-default@champion", cwd=project)
+    assert shipping.returncode == 0 and f"approved of version 2 by {people[1]}" in shipping.stdout, shipping.stdout
+    import mlflow
+
+    served = Path(mlflow.artifacts.download_artifacts(artifact_uri="models:/credit-default/2",
+                                                      dst_path=str(tmp_path / "deploy")))
+    assert decide("check-model", str(served), "--model", "credit-default", cwd=project).returncode == 0
+    weights = next(p for p in served.rglob("*.skops"))
+    weights.write_bytes(weights.read_bytes()[:-1] + bytes([weights.read_bytes()[-1] ^ 1]))  # one byte
+    changed = decide("check-model", str(served), "--model", "credit-default", cwd=project)
+    assert changed.returncode == 1 and "do not ship it" in changed.stdout
+    assert decide("check-model", "models:/credit-default/1", cwd=project).returncode == 1  # not signed off
+
     decisions_file, evidence_file = run2 / "decisions.jsonl", run3 / "evidence.json"
     kept = {path: path.read_bytes() for path in (decisions_file, run3 / "decisions.jsonl", evidence_file,
                                                  run3 / "manifest.json")}

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from runner import config, mlflow_store, records
 from runner.analysis import workspace
-from runner.audit import redact, verify
+from runner.audit import bundle, redact, verify
 from runner.errors import SignoffError
 from runner.release import decisions, mlflow_registry, shipped
 from runner.run import stopping
@@ -118,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
         "model (compared with the same champion version, never registered), then compare the evidence name by "
         "name. Exit 0 reproduced, 1 some evidence differs beyond the tolerance, 2 could not run.",
     )
-    again.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="an archived run folder")
+    _run_dir(again)
     again.add_argument("--tolerance", type=float, default=1e-9, metavar="REL",
                        help="allowed difference, relative to the larger value (at least 1) (default 1e-9)")
     _execution(again)
@@ -132,7 +132,7 @@ def _parser() -> argparse.ArgumentParser:
         "Refused (exit 2) for an ERROR run, for a BLOCKED run unless every failed gate is waivable and waived, "
         "and for the person who started the run (four-eyes rule).",
     )
-    approve.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="an archived run folder")
+    _run_dir(approve)
     _decider(approve, note_required=False)
     approve.add_argument(
         "--waive",
@@ -148,7 +148,7 @@ def _parser() -> argparse.ArgumentParser:
 
     reject = commands.add_parser("reject", help="record a refusal of a run",
                                  description="Record that a run's model is refused; champion does not move.")
-    reject.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="an archived run folder")
+    _run_dir(reject)
     _decider(reject, note_required=True)
     reject.set_defaults(command=_reject)
 
@@ -198,6 +198,17 @@ def _parser() -> argparse.ArgumentParser:
     _store(shipped, tracking=True)
     shipped.set_defaults(command=_check_model)
 
+    bundle_cmd = commands.add_parser(
+        "export",
+        help="write one run as an audit bundle that verifies without Signoff",
+        description="Write RUN_DIR, its decisions and signatures, the model's ledger up to the run, the "
+        "allowed-signers file in force, the model card, the evidence map, AUDIT.md and a standard-library "
+        "checker (verify_bundle.py) into a new zip. Refused (exit 2) for a run that does not verify.",
+    )
+    _run_dir(bundle_cmd)
+    bundle_cmd.add_argument("--to", type=Path, required=True, metavar="FILE.zip", help="the bundle to write (new)")
+    bundle_cmd.set_defaults(command=_export)
+
     check = commands.add_parser(
         "verify",
         help="check that archived runs were not altered",
@@ -213,6 +224,10 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--expect-head", metavar="HASH", help="the ledger head noted at the last audit")
     check.set_defaults(command=_verify)
     return parser
+
+
+def _run_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="an archived run folder")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -408,6 +423,12 @@ def _list(args: argparse.Namespace) -> int:
     for problem in moved:
         print(f"WARNING: {problem}")
     return 1 if expired or moved else 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    names = bundle.export(args.run_dir.resolve(), args.to)
+    print(f"wrote {args.to}: {len(names)} files; check it anywhere with: unzip it, then python3 {bundle.CHECKER}")
+    return 0
 
 
 def _check_model(args: argparse.Namespace) -> int:

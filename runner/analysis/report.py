@@ -7,12 +7,14 @@ stages glued, so a report that fails to render cannot change a decision.
 
 from __future__ import annotations
 
+import fnmatch
 import html
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import scrapbook as sb
+import yaml
 
 from runner import records
 from runner.analysis import workspace
@@ -127,6 +129,29 @@ def policy_table(run: dict[str, Any]) -> pd.DataFrame:
          for c in changes],
         columns=["gate", "change", "before", "after"],
     )
+
+
+EVIDENCE_MAP = "evidence_map.yaml"
+
+
+def evidence_map_rows(folder: Path, evidence: dict[str, Any]) -> list[dict[str, str]]:
+    """Each item of the run's evidence map (``templates/evidence_map.yaml`` as archived with it) with the files
+    and evidence that answer it, each marked where this run does not hold it."""
+    path = folder / "templates" / EVIDENCE_MAP
+    items = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else []
+    rows = []
+    for item in items or []:
+        files = [f if (folder / f).exists() else f"{f} (not in this run)" for f in item.get("files", [])]
+        names = [f"{p} ({n} recorded)" if (n := sum(fnmatch.fnmatchcase(k, p) for k in evidence)) != 1 or "*" in p
+                 else p for p in item.get("evidence", [])]
+        rows.append({"framework": item.get("framework", ""), "item": item.get("item", ""),
+                     "files": ", ".join(files), "evidence": ", ".join(names)})
+    return rows
+
+
+def evidence_map(run: dict[str, Any]) -> pd.DataFrame:
+    return pd.DataFrame(evidence_map_rows(Path(run["folder"]), run["evidence"]),
+                        columns=["framework", "item", "files", "evidence"])
 
 
 def evidence_table(run: dict[str, Any]) -> pd.DataFrame:

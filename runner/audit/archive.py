@@ -9,8 +9,6 @@ files are made read-only and nothing in a run is writable by group or others.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import os
 import secrets
 import shutil
@@ -19,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import records
+from runner.audit.bundle_check import core_sha256
 
 TEMP_PREFIX = ".tmp-"
 LEDGER = "ledger.jsonl"  # per model: every run finished and every decision
@@ -87,12 +86,6 @@ def seal(run: RunFolder, model: str, previous: Path | None) -> dict[str, Any]:
             "previous": records.sha256_file(previous / records.MANIFEST) if previous else None,
             "files": files}
     return {**core, "sha256": core_sha256(core)}
-
-
-def core_sha256(manifest: dict[str, Any]) -> str:
-    """The hash of what a run holds, independent of how its manifest file is laid out."""
-    core = {key: manifest.get(key) for key in ("model", "run_id", "previous", "files")}
-    return hashlib.sha256(json.dumps(core, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def finalize(run: RunFolder, manifest: dict[str, Any]) -> Path:

@@ -7,58 +7,41 @@ hash after it, which `signoff verify` reports.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 from runner import records
+from runner.audit import bundle_check
 
 
 def append(path: Path, entry: dict[str, Any]) -> str:
     """Add ``entry`` (with ``previous`` set) as the last line of ``path``; returns the new head hash."""
     lines = _lines(path)
-    record = {**entry, "previous": _hash(lines[-1]) if lines else None}
+    record = {**entry, "previous": bundle_check.line_sha256(lines[-1]) if lines else None}
     text = json.dumps(record, ensure_ascii=False, sort_keys=True, default=str)
     with path.open("a", encoding="utf-8") as handle:
         handle.write(text + "\n")
         handle.flush()
         os.fsync(handle.fileno())
-    return _hash(text)
+    return bundle_check.line_sha256(text)
 
 
 def head(path: Path) -> str | None:
     """The hash of the last line: what an anchor kept elsewhere must equal."""
     lines = _lines(path)
-    return _hash(lines[-1]) if lines else None
+    return bundle_check.line_sha256(lines[-1]) if lines else None
 
 
 def read(path: Path) -> list[dict[str, Any]]:
     return records.read_jsonl(path)
 
 
-def problems(path: Path) -> list[str]:
-    """Every line whose ``previous`` is not the hash of the line before it, or that is not JSON."""
-    found = []
-    before = None
-    for number, line in enumerate(_lines(path), start=1):
-        try:
-            previous = json.loads(line).get("previous")
-        except (ValueError, AttributeError):
-            found.append(f"{path}: line {number} is not a JSON record")
-            previous = "unreadable"
-        if previous != before:
-            found.append(f"{path}: line {number} does not follow line {number - 1} (altered, removed or inserted line)")
-        before = _hash(line)
-    return found
+problems = bundle_check.chain_problems  # every line whose ``previous`` is not the hash of the line before it
 
 
 def _lines(path: Path) -> list[str]:
     if not path.exists():
         return []
     return [line for line in path.read_text(encoding="utf-8").splitlines() if line]
-
-
-def _hash(line: str) -> str:
-    return hashlib.sha256(line.encode("utf-8")).hexdigest()

@@ -19,19 +19,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from runner.audit.bundle_check import NAMESPACE, statement
 from runner.errors import SignoffError
 
-NAMESPACE = "signoff"  # ssh-keygen's -n: a signature made for Signoff proves nothing elsewhere, and vice versa
 ENVIRONMENT = "SIGNOFF_ALLOWED_SIGNERS"
-SIGNED = ("decision", "model", "version", "run_id", "manifest_sha256", "model_sha256", "waivers", "note", "at", "by")
-
-
-def statement(entry: dict[str, Any], manifest_sha256: str | None) -> str:
-    """What a signature on a decision line vouches for, as the exact text signed: the decision, the model and
-    version, the run and its sealed manifest, the model files' sha256, waivers, note, time and principal."""
-    fields = {**{name: entry.get(name) for name in SIGNED}, "decision": entry.get("event"),
-              "manifest_sha256": manifest_sha256, "namespace": NAMESPACE}
-    return json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def allowed_signers(registry: dict[str, Any]) -> Path | None:

@@ -65,11 +65,16 @@ class Outcome:
         return gates.exit_code(self.verdict.verdict)
 
 
+# the templates a run is judged and documented by, archived with it; the evidence map may be left out
+REQUIRED_TEMPLATES = ("checklist.yaml", "model_card.md.j2")
+ARCHIVED_TEMPLATES = (*REQUIRED_TEMPLATES, "evidence_map.yaml")
+
+
 def prepare(params_file: Path, overrides: list[str], layout: Layout) -> tuple[dict, list[stages.Stage], dict]:
     """Resolve and check everything a run needs; raises SignoffError before anything runs."""
     params = config.load_params(params_file, overrides)
     found = stages.replace(stages.discover(layout.notebooks), params["stages"], params_file)
-    for name in (REPORT, "checklist.yaml", "model_card.md.j2"):
+    for name in (REPORT, *REQUIRED_TEMPLATES):
         if not (layout.templates / name).is_file():
             raise SignoffError(f"{layout.templates / name}: missing template")
     checklist.check_attestations(checklist.load(layout.templates / "checklist.yaml"), params["checklist"], params_file)
@@ -254,9 +259,10 @@ def conclude(started: Started, results: list[StageResult], tracking: mlflow_regi
     champion = tracking.champion if tracking else None
     facts = evidence.collect({r.name: folder.temp / r.notebook for r in results if r.notebook})
     facts[evidence.CHAMPION_VERSION] = champion["version"] if champion else "none"
-    for name in ("checklist.yaml", "model_card.md.j2"):  # what the run was judged against, for rerun and audit
-        (folder.temp / "templates").mkdir(exist_ok=True)
-        shutil.copyfile(layout.templates / name, folder.temp / "templates" / name)
+    (folder.temp / "templates").mkdir(exist_ok=True)
+    for name in ARCHIVED_TEMPLATES:  # what the run was judged against, for rerun and audit
+        if (layout.templates / name).is_file():
+            shutil.copyfile(layout.templates / name, folder.temp / "templates" / name)
     previous = Path(started.previous) if started.previous else None
     declared = [*evidence.RUN_FACTS, *(name for stage in started.stages for name in stage.declared())]
     verdict = _decide(started.about, params, results, facts, previous, layout.templates / "checklist.yaml",

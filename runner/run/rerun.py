@@ -78,8 +78,10 @@ def sources(run_dir: Path, scratch: Path, output_root: Path) -> pipeline.Layout:
         nbformat.write(_source(nb), scratch / "notebooks" / numbered)
     nbformat.write(_source(nbformat.read(run_dir / "report.ipynb", as_version=4)),
                    scratch / "templates" / "report.ipynb")
-    for name in ("checklist.yaml", "model_card.md.j2"):
+    for name in pipeline.ARCHIVED_TEMPLATES:
         kept = run_dir / "templates" / name
+        if not kept.is_file() and name not in pipeline.REQUIRED_TEMPLATES:
+            continue  # a run from before the evidence map
         if not kept.is_file():
             raise SignoffError(f"{kept}: missing; this run was archived without its templates and cannot be re-run")
         (scratch / "templates" / name).write_bytes(kept.read_bytes())

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -296,6 +297,18 @@ def test_signed_sign_off_proves_who_decided_and_catches_what_a_hash_chain_cannot
     assert changed.returncode == 1 and "do not ship it" in changed.stdout
     assert decide("check-model", "models:/credit-default/1", cwd=project).returncode == 1  # not signed off
 
+    exported = decide("export", str(run2), "--to", str(tmp_path / "audit.zip"), cwd=project)
+    assert exported.returncode == 0, exported.stderr
+    checked = checked_bundle(tmp_path / "audit.zip", tmp_path / "audit")
+    assert checked.returncode == 0 and f"by {people[1]}" in checked.stdout, checked.stdout
+    assert "not checked: the link to the model's previous run" in checked.stdout
+    report = (tmp_path / "audit" / "EVIDENCE_MAP.md").read_text(encoding="utf-8")
+    assert "Annex IV 2(g)" in report and "validate.roc_auc_ci_low" in report
+    card = next((tmp_path / "audit" / "run" / run2.name / "decisions").glob("*-model_card.md"))
+    card.write_bytes(card.read_bytes() + b" ")  # one byte
+    broken = checked_bundle(None, tmp_path / "audit")
+    assert broken.returncode == 1 and "missing or modified (written with a decision)" in broken.stdout
+
     decisions_file, evidence_file = run2 / "decisions.jsonl", run3 / "evidence.json"
     kept = {path: path.read_bytes() for path in (decisions_file, run3 / "decisions.jsonl", evidence_file,
                                                  run3 / "manifest.json")}
@@ -339,3 +352,16 @@ def resealed(run: Path, name: str, data: bytes) -> None:
     manifest["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
     manifest["sha256"] = archive.core_sha256(manifest)
     manifest_path.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+
+
+def checked_bundle(bundle: Path | None, folder: Path) -> subprocess.CompletedProcess:
+    """The bundle unpacked (when given) and checked by its own script in a fresh virtual environment without
+    Signoff or any other package: the standard library and ssh-keygen only."""
+    if bundle is not None:
+        with zipfile.ZipFile(bundle) as opened:
+            opened.extractall(folder)
+    venv = folder.parent / "bare-venv"
+    if not venv.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    return subprocess.run([str(venv / "bin" / "python"), "-I", "verify_bundle.py"], cwd=folder, capture_output=True,
+                          text=True, timeout=120)

@@ -491,8 +491,8 @@ def _verify(args: argparse.Namespace) -> int:
         for note in verify.stale_lock_holders(path):
             print(f"note: {note}")
     problems, runs = verify.verify(path, _kept(path, args.tracking_uri), args.expect_head)
-    for line in verify.signed_lines(path):
-        print(f"signed: {line}")
+    for line in verify.signers(path):
+        print(line)
     for problem in problems:
         print(problem)
     if problems:

@@ -166,18 +166,19 @@ def check_signatures(lines: Path, model: Path) -> list[str]:
     return problems
 
 
-def signed_lines(path: Path) -> list[str]:
-    """Who signed what, line by line of every ledger under ``path``: for the auditor's reading, not a verdict."""
+def signers(path: Path) -> list[str]:
+    """Who signed what, or that nobody did, line by line of every ledger under ``path``: for the auditor's
+    reading, not a verdict (unsigned lines are problems only where a run's params require signatures)."""
     if not path.is_dir() or (path / MANIFEST).exists():
         return []
     models = [path] if _is_model(path) else sorted(p for p in path.iterdir() if p.is_dir() and _is_model(p))
     found = []
     for model in models:
         for entry in journal.read(model / LEDGER):
-            if entry.get("signature"):
-                what = entry["event"] + (f" version {entry['version']}" if entry.get("version") else "")
-                found.append(f"{model.name}: {what} (run {entry.get('run_id')}) signed by "
-                             f"{entry['signature']['principal']}")
+            what = f"{model.name}: {entry['event']}" + (f" version {entry['version']}" if entry.get("version") else "")
+            what += f" (run {entry.get('run_id')})"
+            found.append(f"signed: {what} by {entry['signature']['principal']}" if entry.get("signature")
+                         else f"unsigned: {what}, recorded as by {entry.get('by')}")
     return found
 
 

@@ -42,9 +42,12 @@ RESULTS = "results"  # in the run's work/: one StageResult per stage task that r
 
 
 def build_dag(params_file: str | Path, *, dag_id: str | None = None, overrides: tuple[str, ...] = (),
-              output_root: str | Path | None = None, started_by: str = "airflow", lock_wait: float = 600,
-              **dag_args: Any) -> DAG:
+              output_root: str | Path | None = None, started_by: str | None = None, lock_wait: float = 600,
+              signing_key: str | Path | None = None, **dag_args: Any) -> DAG:
     """The DAG for one params file; ``dag_args`` go to ``DAG`` (``schedule``, ``start_date``, ...).
+
+    ``signing_key``: the service's SSH key (a path on the workers) that signs each run; its principal in the
+    allowed-signers file starts the run.  ``started_by`` defaults to that principal, else to "airflow".
 
     The params file and every stage's parameters are checked when the DAG is parsed, so a
     broken params file shows up as an import error in Airflow rather than as a failed run.
@@ -57,7 +60,9 @@ def build_dag(params_file: str | Path, *, dag_id: str | None = None, overrides: 
     settings = {"schedule": None, "start_date": dt.datetime(2026, 1, 1, tzinfo=dt.UTC), "catchup": False,
                 "max_active_runs": 1, "tags": ["signoff", params["model"]], **dag_args}
     with DAG(dag_id or f"signoff_{params['model'].replace('-', '_')}", **settings) as dag:
-        opened = task(task_id="begin")(begin)(str(params_file), list(overrides), _plain(layout), started_by, lock_wait)
+        starter = started_by or (None if signing_key else "airflow")
+        opened = task(task_id="begin")(begin)(str(params_file), list(overrides), _plain(layout), starter, lock_wait,
+                                              str(signing_key) if signing_key else None)
         tasks = {s.name: task(task_id=s.name)(run_stage)(opened, s.name) for s in found}
         for stage in found:
             for need in stage.needs:
@@ -68,7 +73,8 @@ def build_dag(params_file: str | Path, *, dag_id: str | None = None, overrides: 
     return dag
 
 
-def begin(params_file: str, overrides: list[str], layout: dict[str, str], started_by: str, lock_wait: float) -> str:
+def begin(params_file: str, overrides: list[str], layout: dict[str, str], started_by: str | None, lock_wait: float,
+          signing_key: str | None = None) -> str:
     """Open the run folder on checked inputs and open the MLflow run; returns the run folder."""
     progress = Progress()
     plan = pipeline.Layout(**{k: Path(v) for k, v in layout.items()})
@@ -77,7 +83,8 @@ def begin(params_file: str, overrides: list[str], layout: dict[str, str], starte
     pipeline.preflight(prepared[0], plan)
     model = prepared[0]["model"]
     with lock.held(plan.output_root / model, f"airflow begin {params_file}", lock_wait, progress.line):
-        started = pipeline.begin(prepared, Path(params_file), plan, started_by, redactor)
+        started = pipeline.begin(prepared, Path(params_file), plan, started_by, redactor,
+                                 key=Path(signing_key) if signing_key else None)
     try:
         tracking = started.open_tracking()
         state = {"mlflow_run": tracking.mlflow_run, "champion_dir": tracking.champion_dir, "error": None}

@@ -158,6 +158,7 @@ def test_sign_off_four_eyes_concurrent_approvals_rollback_and_a_tampered_model(e
     assert tampered.returncode == 2 and "changed after registration" in tampered.stderr and champion(client) == "1"
     verified = decide("verify", cwd=project)
     assert verified.returncode == 0 and "intact: 3 runs" in verified.stdout, verified.stdout
+    assert f"unsigned: credit-default: approved version 2 (run {run2.name}), recorded as by bob" in verified.stdout
     ledger = project / "outputs" / "credit-default" / "ledger.jsonl"
     ledger.write_text("".join(ledger.read_text(encoding="utf-8").splitlines(keepends=True)[:-1]), encoding="utf-8")
     truncated = decide("verify", cwd=project)  # the chain left is valid; the anchor in MLflow is not
@@ -281,8 +282,8 @@ def test_signed_sign_off_proves_who_decided_and_catches_what_a_hash_chain_cannot
     assert champion(client) == "2"
     verified = decide("verify", cwd=project)
     assert verified.returncode == 0, verified.stdout
-    assert f"approved version 2 (run {run2.name}) signed by {people[1]}" in verified.stdout
-    assert f"run finished (run {run3.name}) signed by {people[0]}" in verified.stdout
+    assert f"signed: credit-default: approved version 2 (run {run2.name}) by {people[1]}" in verified.stdout
+    assert f"signed: credit-default: run finished (run {run3.name}) by {people[0]}" in verified.stdout
 
     shipping = decide("check-model", "models:/credit-default@champion", cwd=project)
     assert shipping.returncode == 0 and f"approved of version 2 by {people[1]}" in shipping.stdout, shipping.stdout

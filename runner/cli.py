@@ -18,7 +18,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runner import config, mlflow_store, records
+from runner import api, config, mlflow_store, records
 from runner.analysis import workspace
 from runner.audit import bundle, redact, verify
 from runner.errors import SignoffError
@@ -281,24 +281,14 @@ def _store(parser: argparse.ArgumentParser, tracking: bool) -> None:
 
 
 def _layout(args: argparse.Namespace) -> pipeline.Layout:
-    from runner.run import pipeline
-
-    root = workspace.project_root(args.params_file.resolve().parent)
-    return pipeline.Layout(
-        notebooks=args.notebooks or root / "notebooks",
-        templates=root / "templates",
-        output_root=getattr(args, "output_root", None) or root / "outputs",
-    )
+    return api.layout_for(args.params_file, args.notebooks, getattr(args, "output_root", None))
 
 
 def _run(args: argparse.Namespace) -> int:
-    from runner.run import pipeline
-
-    with stopping.handled():
-        outcome = pipeline.run(args.params_file, args.overrides, _layout(args), args.jobs, _progress(), args.by,
-                               args.wait, key=args.key)
-    _print_outcome(outcome)
-    return outcome.exit_code
+    result = api.signoff(args.params_file, args.overrides, output_root=args.output_root, notebooks=args.notebooks,
+                         jobs=args.jobs, by=args.by, key=args.key, wait=args.wait)
+    _print_outcome(result.folder, records.ArchivedRun(result.folder).verdict, result.release)
+    return result.exit_code
 
 
 def _progress() -> Progress:
@@ -307,11 +297,11 @@ def _progress() -> Progress:
     return Progress(redact=redact.from_environment().text)
 
 
-def _print_outcome(outcome: pipeline.Outcome) -> None:
-    _print_verdict(outcome.verdict)
-    print(f"run folder: {outcome.folder}")
-    print(f"report:     {outcome.folder / 'html' / 'report.html'}")
-    print(f"registry:   {outcome.release}")
+def _print_outcome(folder: Path, verdict: records.Verdict, release: str) -> None:
+    _print_verdict(verdict)
+    print(f"run folder: {folder}")
+    print(f"report:     {folder / 'html' / 'report.html'}")
+    print(f"registry:   {release}")
 
 
 def _monitor(args: argparse.Namespace) -> int:
@@ -337,7 +327,7 @@ def _rerun(args: argparse.Namespace) -> int:
     with stopping.handled():
         outcome, comparison = rerun.rerun(args.run_dir, args.jobs, _progress(), args.by, args.wait, args.tolerance,
                                           args.key)
-    _print_outcome(outcome)
+    _print_outcome(outcome.folder, outcome.verdict, outcome.release)
     print(
         f"\nre-run of {args.run_dir.resolve().name}: {comparison.compared} evidence values compared "
         f"(tolerance {args.tolerance:g}); not compared, as they vary by nature: "
@@ -352,49 +342,34 @@ def _rerun(args: argparse.Namespace) -> int:
     return 0
 
 
-def _say(text: str) -> None:
-    print(f"signoff: {text}", file=sys.stderr, flush=True)
-
-
-def _run_registry(args: argparse.Namespace) -> tuple[decisions.RegisteredModel, Path]:
-    """The registry a run folder belongs to: its model, its output root, its tracking store."""
-    folder = args.run_dir.resolve()
-    run = records.ArchivedRun(folder)
-    recorded = run.params.get("registry") or {}
-    output_root = folder.parent.parent
-    usable = recorded.get("tracking_uri") if "***@" not in str(recorded.get("tracking_uri")) else None
-    uri = args.tracking_uri or mlflow_registry.tracking_uri({"tracking_uri": usable}, output_root)
-    return decisions.RegisteredModel(lambda: mlflow_store.connect(uri), run.verdict.model, output_root), folder
-
-
 def _model_registry(args: argparse.Namespace) -> decisions.RegisteredModel:
-    output_root = args.output_root or workspace.project_root() / "outputs"
-    uri = args.tracking_uri or mlflow_registry.tracking_uri({}, output_root)
-    return decisions.RegisteredModel(lambda: mlflow_store.connect(uri), args.model, output_root)
+    return api.model_registry(args.model, args.output_root, getattr(args, "tracking_uri", None))
 
 
 def _approve(args: argparse.Namespace) -> int:
     if not len(args.waive) == len(args.reason) == len(args.expires):
         raise SignoffError("each --waive GATE_ID needs its own --reason TEXT and --expires YYYY-MM-DD")
     waivers = [decisions.Waiver(g, r, e) for g, r, e in zip(args.waive, args.reason, args.expires)]
-    reg, folder = _run_registry(args)
-    print(decisions.approve(reg, folder, args.by, args.key, args.note, waivers, args.wait, _say))
+    print(api.approve(args.run_dir, by=args.by, key=args.key, note=args.note, waivers=waivers,
+                      tracking_uri=args.tracking_uri, wait=args.wait))
     return 0
 
 
 def _reject(args: argparse.Namespace) -> int:
-    reg, folder = _run_registry(args)
-    print(decisions.reject(reg, folder, args.by, args.key, args.note, args.wait, _say))
+    print(api.reject(args.run_dir, note=args.note, by=args.by, key=args.key, tracking_uri=args.tracking_uri,
+                     wait=args.wait))
     return 0
 
 
 def _promote(args: argparse.Namespace) -> int:
-    print(decisions.promote(_model_registry(args), args.version, args.by, args.key, args.note, args.wait, _say))
+    print(api.promote(args.model, args.version, note=args.note, by=args.by, key=args.key,
+                      output_root=args.output_root, tracking_uri=args.tracking_uri, wait=args.wait))
     return 0
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    print(decisions.rollback(_model_registry(args), args.to, args.by, args.key, args.note, args.wait, _say))
+    print(api.rollback(args.model, note=args.note, to=args.to, by=args.by, key=args.key,
+                       output_root=args.output_root, tracking_uri=args.tracking_uri, wait=args.wait))
     return 0
 
 

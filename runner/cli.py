@@ -377,7 +377,9 @@ def _list(args: argparse.Namespace) -> int:
     reg = _model_registry(args)
     rows = decisions.listing(reg)
     if not rows:
-        print(f"model {args.model}: no registered versions")
+        uri = args.tracking_uri or mlflow_registry.tracking_uri({}, reg.output_root)
+        print(f"model {args.model}: no registered versions in {redact.redact_uri(uri)} (runs archived under "
+              f"{reg.output_root}); --tracking-uri, MLFLOW_TRACKING_URI or --output-root look elsewhere")
         return 0
     table = [("version", "aliases", "verdict", "decision", "by", "waivers", "run")]
     for row in rows:

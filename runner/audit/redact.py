@@ -61,8 +61,10 @@ class Redactor:
             return [self.value(v) for v in value]
         return value
 
-    def folder(self, folder: Path) -> list[Path]:
-        """Scrub every text file under ``folder`` in place; returns the files that held a secret."""
+    def folder(self, folder: Path, moved_to: Path | None = None) -> list[Path]:
+        """Scrub every text file under ``folder`` in place; returns the files that changed.  With ``moved_to``,
+        the folder's own path is written as the path it is about to move to: an archived notebook names its
+        final run folder, never the temporary one it ran in."""
         changed = []
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             try:
@@ -70,6 +72,8 @@ class Redactor:
             except UnicodeDecodeError:
                 continue  # Parquet, images: written by Signoff's own code from data, not from the environment
             scrubbed = self.text(original)
+            if moved_to is not None:
+                scrubbed = scrubbed.replace(str(folder), str(moved_to))
             if scrubbed != original:
                 path.write_text(scrubbed, encoding="utf-8")
                 changed.append(path)

@@ -43,14 +43,15 @@ SAFE_ATTRIBUTES = {
 }
 
 
-def render(notebook: Path, target: Path, banner: dict[str, str]) -> None:
-    """Write ``target`` from ``notebook`` with a banner naming model, run, verdict and manifest."""
+def render(notebook: Path, target: Path, banner: dict[str, str], code: bool = True) -> None:
+    """Write ``target`` from ``notebook`` with a banner naming model, run, verdict and manifest.  Without
+    ``code``, the page shows outputs only (the gating report, for readers: its notebook keeps the code)."""
     import nbformat
 
     with _RENDERING, warnings.catch_warnings():
         # scrapbook's evidence outputs have a mimetype of their own that HTML does not show
         warnings.filterwarnings("ignore", message=".*is not able to be represented", category=UserWarning)
-        body, _ = _exporter().from_notebook_node(nbformat.read(notebook, as_version=4),
+        body, _ = _exporter(code).from_notebook_node(nbformat.read(notebook, as_version=4),
                                                  resources={"signoff": {"csp": CSP, "banner": banner}})
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(body, encoding="utf-8")
@@ -60,11 +61,13 @@ _RENDERING = threading.Lock()  # one exporter, one notebook at a time
 
 
 @functools.cache
-def _exporter() -> HTMLExporter:
-    """One exporter per process: building one compiles its Jinja templates, about 0.2 s per page otherwise."""
+def _exporter(code: bool) -> HTMLExporter:
+    """One exporter per process and kind of page: building one compiles its Jinja templates, about 0.2 s per
+    page otherwise."""
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors.sanitize import SanitizeHTML
 
-    exporter = HTMLExporter(template_name="signoff", extra_template_basedirs=[str(TEMPLATES)], log=QUIET)
+    exporter = HTMLExporter(template_name="signoff", extra_template_basedirs=[str(TEMPLATES)], log=QUIET,
+                            exclude_input=not code, exclude_input_prompt=not code)
     exporter.register_preprocessor(SanitizeHTML(tags=SAFE_TAGS, attributes=SAFE_ATTRIBUTES, log=QUIET), enabled=True)
     return exporter

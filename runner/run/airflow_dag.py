@@ -122,7 +122,7 @@ def gate_report(run_dir: str, lock_wait: float) -> dict[str, str]:
                    lock_wait, progress.line):
         with pipeline.archived_on_crash(started, redactor):
             verdict, facts = pipeline.conclude(started, results, tracking, state["error"], progress)
-        outcome = pipeline.finish(started, verdict, facts, tracking, redactor)
+        outcome = pipeline.finish(started, verdict, facts, tracking, redactor, progress)
     progress.line(f"verdict {verdict.verdict}; run folder {outcome.folder}; registry: {outcome.release}")
     if outcome.exit_code != 0:
         raise AirflowFailException(f"verdict {verdict.verdict}: the run is archived at {outcome.folder}")

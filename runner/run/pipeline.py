@@ -167,6 +167,7 @@ def run(params_file: Path, overrides: list[str], layout: Layout, jobs: int, prog
     preflight(prepared[0], layout)
     started_by = starter(prepared[0], started_by, key, params_file).by  # a signature refused before any folder
     model = prepared[0]["model"]
+    progress.line(f"{params_file}: parameters and {len(prepared[1])} stage notebooks checked; preparing the data")
     with lock.held(layout.output_root / model, f"signoff run {params_file}", wait, progress.line):
         started = begin(prepared, params_file, layout, started_by, redactor, rerun_of, key)
         with progress.recording(started.folder.temp / "run.log"):
@@ -185,7 +186,7 @@ def run(params_file: Path, overrides: list[str], layout: Layout, jobs: int, prog
                     with handed_over(warm) as report_kernel:
                         tracking, tracking_error = _opened(opening)
                         verdict, facts = conclude(started, results, tracking, tracking_error, progress, report_kernel)
-        return finish(started, verdict, facts, tracking, redactor)
+        return finish(started, verdict, facts, tracking, redactor, progress)
 
 
 def begin(prepared: tuple[dict, list[stages.Stage], dict], params_file: Path, layout: Layout, started_by: str | None,
@@ -285,12 +286,15 @@ def conclude(started: Started, results: list[StageResult], tracking: mlflow_regi
 
 
 def finish(started: Started, verdict: records.Verdict, facts: dict[str, Any], tracking: mlflow_registry.Tracking | None,
-           redactor: redact.Redactor) -> Outcome:
-    """Archive the run, then track it in MLflow and release it; the caller holds the model's lock.
+           redactor: redact.Redactor, progress: Progress) -> Outcome:
+    """Archive the run, then track it in MLflow and release it; the caller holds the model's lock.  Each phase
+    says so as it starts: the terminal is never silent for seconds after the report.
 
     A stop signal here lets the archive complete; it then ends the MLflow run as killed instead of
     releasing (a signal during the release lets the release complete: it is never left half done)."""
     with stopping.deferred():
+        progress.line(f"verdict {verdict.verdict}: archiving (secrets scrubbed, files hashed and sealed, pages "
+                      "rendered)")
         final = archive_run(started.folder, verdict, started.origin, redactor)
         if stopping.requested():
             _end_tracking(tracking, "KILLED", final)
@@ -300,6 +304,7 @@ def finish(started: Started, verdict: records.Verdict, facts: dict[str, Any], tr
             raise stop
         release = f"not registered: {verdict.registry_error}"
         if tracking is not None:
+            progress.line("archived; tracking the run in MLflow and releasing its model")
             release = _release(tracking, started.params, verdict, facts, final, started.layout.output_root,
                                started.origin, redactor,
                                starter(started.params, verdict.started_by, _key(started), started.about["params_file"]))
@@ -319,7 +324,7 @@ def archive_run(folder: archive.RunFolder, verdict: records.Verdict, origin: dic
                 redactor: redact.Redactor) -> Path:
     """Provenance, secrets scrubbed, manifest sealed, notebooks rendered with its hash, moved into place."""
     records.write_json(folder.temp / "provenance.json", redactor.value(provenance.finish(origin)))
-    redactor.folder(folder.temp)
+    redactor.folder(folder.temp, moved_to=folder.final)
     sealed = archive.seal(folder, verdict.model, archive.previous_run(folder.final.parent))
     _render_all(folder.temp, verdict, sealed["sha256"])
     return archive.finalize(folder, sealed)
@@ -473,4 +478,4 @@ def _render_all(folder: Path, verdict: records.Verdict, manifest_sha256: str) ->
               "manifest sha256": manifest_sha256}
     for notebook in [*sorted((folder / "notebooks").glob("*.ipynb")), folder / REPORT]:
         if notebook.exists():
-            render.render(notebook, folder / "html" / f"{notebook.stem}.html", banner)
+            render.render(notebook, folder / "html" / f"{notebook.stem}.html", banner, code=notebook.name != REPORT)

@@ -206,3 +206,11 @@ def test_a_store_put_back_from_a_copy_is_read_afresh_once_forgotten(tmp_path):
     shutil.copytree(tmp_path / "copy", tmp_path / "outputs")
     mlflow_store.forget_engines()
     assert [m.name for m in mlflow_store.connect(uri).search_registered_models()] == ["kept"]
+
+
+def test_list_of_a_model_never_registered_says_where_it_looked(project):
+    from conftest import decide
+
+    listed = decide("list", "nosuch-model", cwd=project)
+    assert listed.returncode == 0 and "model nosuch-model: no registered versions in sqlite:///" in listed.stdout
+    assert f"runs archived under {project / 'outputs'}" in listed.stdout

@@ -12,7 +12,6 @@ import zipfile
 from pathlib import Path
 
 from runner import records
-from runner.analysis import report
 from runner.audit import bundle_check, journal, signatures, verify
 from runner.audit.archive import LEDGER
 from runner.errors import SignoffError
@@ -57,6 +56,8 @@ def _ledger_up_to(ledger: Path, run_id: str) -> str:
 
 
 def _evidence_map(run: records.ArchivedRun) -> str:
+    from runner.analysis import report  # scrapbook and pandas: not for every command that imports this module
+
     rows = report.evidence_map_rows(run.folder, run.evidence)
     table = ["| framework | item | files | evidence |", "|---|---|---|---|"]
     table += [f"| {r['framework']} | {r['item']} | {r['files']} | {r['evidence']} |" for r in rows]

@@ -111,11 +111,22 @@ def load(run_dir: str | Path) -> Run:
     return Run(folder)
 
 
-def verify(path: str | Path | None = None, tracking_uri: str | None = None) -> list[str]:
-    """Problems found in the archive under ``path`` (default: the project's outputs/): empty when intact."""
+def verify(path: str | Path | None = None, tracking_uri: str | None = None, expect_head: str | None = None) \
+        -> list[str]:
+    """Problems found in the archive under ``path`` (default: the project's outputs/), as `signoff verify`
+    finds them (with what MLflow keeps: the given store, MLFLOW_TRACKING_URI, or the embedded one): empty when
+    intact."""
     where = Path(path) if path else workspace.project_root() / "outputs"
-    kept = mlflow_registry.kept(mlflow_store.connect(tracking_uri)) if tracking_uri else None
-    return checks.verify(where, kept)[0]
+    return checks.verify(where, kept_for(where, tracking_uri), expect_head)[0]
+
+
+def kept_for(path: Path, tracking_uri: str | None) -> checks.Kept | None:
+    """What MLflow keeps about the archive: the given or configured store, else an embedded one if it exists."""
+    root = path if (path / "mlflow.db").exists() else path.parent
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if uri is None and (root / "mlflow.db").exists():
+        uri = mlflow_store.embedded_uri(root)
+    return mlflow_registry.kept(mlflow_store.connect(uri)) if uri else None
 
 
 def approve(run_dir: str | Path, *, by: str | None = None, key: str | Path | None = None, note: str = "",

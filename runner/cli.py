@@ -18,7 +18,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runner import api, config, mlflow_store, records
+from runner import api, config, records
 from runner.analysis import workspace
 from runner.audit import bundle, redact, verify
 from runner.errors import SignoffError
@@ -449,17 +449,6 @@ def _params(args: argparse.Namespace) -> int:
     return 0
 
 
-def _kept(path: Path, tracking_uri: str | None) -> verify.Kept | None:
-    """What MLflow keeps about the archive: the given or configured store, else an embedded one if it exists."""
-    root = path if (path / "mlflow.db").exists() else path.parent
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-    if uri is None and (root / "mlflow.db").exists():
-        uri = mlflow_store.embedded_uri(root)
-    if uri is None:
-        return None
-    return mlflow_registry.kept(mlflow_store.connect(uri))
-
-
 def _verify(args: argparse.Namespace) -> int:
     path = args.path or workspace.project_root() / "outputs"
     if path.is_dir() and not (path / "manifest.json").exists():
@@ -467,7 +456,7 @@ def _verify(args: argparse.Namespace) -> int:
             print(f"note: {folder}: unfinished run (still being written, or its process was killed); not archived")
         for note in verify.stale_lock_holders(path):
             print(f"note: {note}")
-    problems, runs = verify.verify(path, _kept(path, args.tracking_uri), args.expect_head)
+    problems, runs = verify.verify(path, api.kept_for(path, args.tracking_uri), args.expect_head)
     for line in verify.signers(path):
         print(line)
     for problem in problems:

@@ -37,8 +37,11 @@ def _newest_run() -> Path:
 
 def banner(run: dict[str, Any]) -> str:
     v = run["verdict"]
-    failed = [g["id"] for g in v["gates"] if g["status"] != "pass"]
-    detail = f"gates not passed: {', '.join(failed)}" if failed else "every gate passed"
+    failed = [g["id"] for g in v["gates"] if g["status"] in ("fail", "missing")]
+    undecided = [g["id"] for g in v["gates"] if g["status"] == "inconclusive"]
+    detail = "; ".join([*([f"gates not passed: {', '.join(failed)}"] if failed else []),
+                        *([f"undecided on these rows: {', '.join(undecided)}"] if undecided else [])]) \
+        or "every gate passed"
     return (
         f'<div style="border-left:12px solid {COLOURS[v["verdict"]]};padding:10px 16px;background:#f8f9f9">'
         f'<div style="font-size:28px;font-weight:bold;color:{COLOURS[v["verdict"]]}">{v["verdict"]}</div>'

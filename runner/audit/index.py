@@ -73,7 +73,8 @@ def _model_section(model_dir: Path, output_root: Path) -> str:
             f'<a href="{html.escape(link)}/model_card.html">card</a>' if (run / "model_card.html").exists() else "",
         ]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    header = "".join(f"<th>{h}</th>" for h in ("run", "started (UTC)", "verdict", "gates failed", "decision", "", ""))
+    header = "".join(f"<th>{h}</th>" for h in ("run", "started (UTC)", "verdict", "gates not passed (failed, missing "
+                                               "or undecided)", "last decision", "alias", "model card"))
     return (f"<h2>{html.escape(model_dir.name)}</h2>\n<table><tr>{header}</tr>\n" + "\n".join(rows) + "\n</table>")
 
 

@@ -26,6 +26,9 @@ RUN = {
 
 def test_report_tables_show_the_recorded_verdict_readably_and_escaped():
     assert "BLOCKED" in report.banner(RUN) and "gates not passed: auc" in report.banner(RUN)
+    undecided = {**RUN, "verdict": {**RUN["verdict"], "gates": [{**g, "status": "inconclusive"} if g["id"] == "auc"
+                                                                else g for g in RUN["verdict"]["gates"]]}}
+    assert "undecided on these rows: auc" in report.banner(undecided) and "not passed" not in report.banner(undecided)
     assert "credit&lt;b&gt;" in report.banner(RUN)
     table = report.gate_table(RUN)
     assert table.to_dict("records")[0] == {"gate": "auc", "metric": "validate.roc_auc", "observed": "0.8123",

@@ -76,6 +76,7 @@ def test_example_run_passes_then_a_stricter_policy_blocks(example):
     assert code not in report and code in (run / "html" / "validate.html").read_text(encoding="utf-8")  # for readers
     texts = [p.read_text(encoding="utf-8", errors="ignore") for p in run.rglob("*") if p.suffix in (".ipynb", ".html")]
     assert not [t for t in texts if ".tmp-" in t]  # archived pages and notebooks name the final run folder
+    assert not [p.name for p in (run / "html").glob("*.html") if "&amp;lt;" in p.read_text(encoding="utf-8")]
     card = (run / "model_card.md").read_text(encoding="utf-8")
     assert "Route risky loan applications" not in card and "Rank personal-loan applications" in card
     assert f"{evidence['validate.roc_auc']:.4g}" in card and "| sex |" in card

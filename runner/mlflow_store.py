@@ -158,15 +158,21 @@ def _holds_data(path: Path) -> bool:
     return any(counts)
 
 
+# MLflow 3's UI opens an experiment of this kind on its runs table, not on the GenAI overview
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+
+
 def experiment(client: Any, model: str, output_root: Path) -> str:
     """The experiment named after the model; on a local store its artifacts live beside the database."""
     found = client.get_experiment_by_name(model)
     if found is not None:
+        if EXPERIMENT_KIND[0] not in found.tags:  # made before Signoff said its kind
+            client.set_experiment_tag(found.experiment_id, *EXPERIMENT_KIND)
         return found.experiment_id
     local = client.tracking_uri.startswith(("sqlite:", "file:")) or "://" not in client.tracking_uri
     location = (output_root / "mlartifacts" / model).resolve().as_uri() if local else None
     try:
-        return client.create_experiment(model, artifact_location=location)
+        return client.create_experiment(model, artifact_location=location, tags=dict([EXPERIMENT_KIND]))
     except Exception:  # created meanwhile by a concurrent run
         found = client.get_experiment_by_name(model)
         if found is None:
@@ -174,10 +180,12 @@ def experiment(client: Any, model: str, output_root: Path) -> str:
         return found.experiment_id
 
 
-def start_run(client: Any, model: str, output_root: Path, run_id: str) -> str:
-    """The MLflow run that tracks one Signoff run; its id is handed to the infra stage."""
-    run = client.create_run(experiment(client, model, output_root), run_name=run_id, tags={f"{TAG}run_id": run_id})
-    return run.info.run_id
+def start_run(client: Any, model: str, output_root: Path, run_id: str, started_by: str = "", source: str = "") -> str:
+    """The MLflow run that tracks one Signoff run; its id is handed to the infra stage.  MLflow's UI shows
+    ``started_by`` as "Created by" and the params file as "Source"."""
+    tags = {f"{TAG}run_id": run_id, "mlflow.source.type": "JOB",
+            **({"mlflow.user": started_by} if started_by else {}), **({"mlflow.source.name": source} if source else {})}
+    return client.create_run(experiment(client, model, output_root), run_name=run_id, tags=tags).info.run_id
 
 
 def model_files_sha256(folder: Path) -> str:

@@ -88,7 +88,7 @@ class Tracking:
 
 
 def open_run(uri: str, model: str, output_root: Path, run_id: str, dest: Path,
-             champion_version: str = CURRENT_CHAMPION) -> Tracking:
+             champion_version: str = CURRENT_CHAMPION, started_by: str = "", source: str = "") -> Tracking:
     """Connect, open the MLflow run, and fetch the champion into ``dest`` (hash-checked).
 
     ``champion_version``: the version to compare with; by default whichever holds the alias now
@@ -96,7 +96,7 @@ def open_run(uri: str, model: str, output_root: Path, run_id: str, dest: Path,
     """
     try:
         client = mlflow_store.connect(uri)
-        mlflow_run = mlflow_store.start_run(client, model, output_root, run_id)
+        mlflow_run = mlflow_store.start_run(client, model, output_root, run_id, started_by, source)
         if champion_version == CURRENT_CHAMPION:
             champion_version = alias(client, model, CHAMPION) or ""
         champion = fetch_champion(client, model, champion_version, dest) if champion_version else None
@@ -124,6 +124,8 @@ def log_run(client: Any, mlflow_run: str, params: dict[str, Any], facts: dict[st
 
 
 def finish_run(client: Any, mlflow_run: str, verdict: str, folder: Path) -> None:
+    """End the tracked run, its name leading with the verdict: the column MLflow's runs table always shows."""
+    client.update_run(mlflow_run, name=f"{verdict} {folder.name}")
     end_run(client, mlflow_run, "FINISHED" if verdict in ("PASS", "WARN") else "FAILED", folder)
 
 

@@ -147,7 +147,8 @@ class Started:
 
     def open_tracking(self) -> mlflow_registry.Tracking:
         return mlflow_registry.open_run(self.uri, self.params["model"], self.layout.output_root, self.folder.run_id,
-                                 workspace.work(str(self.folder.temp)) / "champion", self.champion_version)
+                                        workspace.work(str(self.folder.temp)) / "champion", self.champion_version,
+                                        self.about["started_by"], self.about["params_file"])
 
 
 STARTED = "started.json"

@@ -63,6 +63,11 @@ def test_the_example_is_the_champion_and_a_worse_model_needs_a_waiver(example):
         read_json(run1 / "evidence.json")["validate.roc_auc"]
     )
     assert tracked.data.params["stages.train.max_iter"] == "200" and tracked.info.status == "FINISHED"
+    # what MLflow's UI shows: the verdict in the run's name, who started it, from which params file, and the
+    # experiment opened on its runs table
+    assert tracked.info.run_name == f"PASS {run1.name}" and tracked.data.tags["mlflow.user"] == verdict["started_by"]
+    assert tracked.data.tags["mlflow.source.name"].endswith("params/credit.yaml")
+    assert client.get_experiment(tracked.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
     artifacts = {a.path for a in client.list_artifacts(tracked.info.run_id)}
     assert {"report.ipynb", "verdict.json", "evidence.json", "notebooks", "html", "manifest.json"} <= artifacts
     version = client.get_model_version("credit-default", "1")

@@ -25,10 +25,9 @@ from runner.analysis import workspace
 from runner.audit import redact
 from runner.audit import verify as checks
 from runner.errors import SignoffError
+from runner.judge import gates
 from runner.release import decisions, mlflow_registry
 from runner.run import stopping
-
-COLOURS = {"PASS": "#1e8449", "WARN": "#b9770e", "BLOCKED": "#c0392b", "ERROR": "#7b241c"}
 
 
 @dataclass(frozen=True)
@@ -60,15 +59,15 @@ class Run:
 
     @property
     def exit_code(self) -> int:
-        """What `signoff run` would have exited with: 0 PASS or WARN, 1 BLOCKED, 2 ERROR."""
-        return {"PASS": 0, "WARN": 0, "BLOCKED": 1}.get(self.verdict, 2)
+        """What `signoff run` exits with for this verdict: 0 PASS or WARN, 1 BLOCKED, 2 ERROR."""
+        return gates.exit_code(self.verdict)
 
     def __repr__(self) -> str:
         return f"Run({self.verdict}, {self.folder})"
 
     def _repr_html_(self) -> str:
         """The verdict as a notebook shows it: banner, gates (not passed first, with intervals), links."""
-        colour = COLOURS.get(self.verdict, "#555")
+        colour = records.VERDICT_COLOURS.get(self.verdict, "#555")
         order = sorted(self.gates, key=lambda g: g["status"] == "pass")
         rows = "".join(
             f"<tr><td>{html.escape(g['id'])}</td><td><code>{html.escape(g['metric'])}</code></td>"

@@ -19,8 +19,6 @@ import yaml
 from runner import records
 from runner.analysis import workspace
 
-COLOURS = {"PASS": "#1e8449", "WARN": "#b9770e", "BLOCKED": "#c0392b", "ERROR": "#7b241c"}
-
 
 def load(run_dir: str) -> dict[str, Any]:
     """The run's verdict and evidence; with no run folder, the newest run under outputs/."""
@@ -42,9 +40,10 @@ def banner(run: dict[str, Any]) -> str:
     detail = "; ".join([*([f"gates not passed: {', '.join(failed)}"] if failed else []),
                         *([f"undecided on these rows: {', '.join(undecided)}"] if undecided else [])]) \
         or "every gate passed"
+    colour = records.VERDICT_COLOURS[v["verdict"]]
     return (
-        f'<div style="border-left:12px solid {COLOURS[v["verdict"]]};padding:10px 16px;background:#f8f9f9">'
-        f'<div style="font-size:28px;font-weight:bold;color:{COLOURS[v["verdict"]]}">{v["verdict"]}</div>'
+        f'<div style="border-left:12px solid {colour};padding:10px 16px;background:#f8f9f9">'
+        f'<div style="font-size:28px;font-weight:bold;color:{colour}">{v["verdict"]}</div>'
         f"<div>model <b>{html.escape(v['model'])}</b> · run <code>{html.escape(v['run_id'])}</code> · "
         f"{html.escape(detail)}</div></div>"
     )

@@ -30,6 +30,7 @@ PARAMS = "params.yaml"
 MANIFEST = "manifest.json"
 PROVENANCE = "provenance.json"
 DECISIONS = "decisions.jsonl"  # per run, appended after it was archived (not in its manifest)
+MONITOR_SUFFIX = ".monitor"  # outputs/<model>.monitor: a model name cannot contain a dot, so no clash
 VERDICT_COLOURS = {"PASS": "#1e8449", "WARN": "#b9770e", "BLOCKED": "#c0392b", "ERROR": "#7b241c"}  # pages, notebooks
 
 

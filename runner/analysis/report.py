@@ -27,7 +27,9 @@ def load(run_dir: str) -> dict[str, Any]:
 
 
 def _newest_run() -> Path:
-    runs = sorted((workspace.project_root() / "outputs").glob("*/*/verdict.json"), key=lambda p: p.stat().st_mtime)
+    """The newest run of a model (a monitor's folder is not a model's run)."""
+    runs = sorted((p for p in (workspace.project_root() / "outputs").glob("*/*/verdict.json")
+                   if not p.parent.parent.name.endswith(records.MONITOR_SUFFIX)), key=lambda p: p.stat().st_mtime)
     if not runs:
         raise FileNotFoundError("no Signoff run under outputs/: run `signoff run params/credit.yaml`, or set run_dir")
     return runs[-1].parent

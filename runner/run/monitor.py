@@ -35,7 +35,6 @@ from runner.run.progress import Progress
 from runner.run.scheduling import run_stages
 
 DRIFT, VALIDATE = "drift", "validate"
-FOLDER_SUFFIX = ".monitor"  # outputs/<model>.monitor: a model name cannot contain a dot, so no clash
 TRAINING_FILES = ("artifacts", "params.yaml", "provenance.json")  # what a monitor needs of the champion's run
 
 
@@ -70,7 +69,7 @@ def monitor(params_file: Path, overrides: list[str], current: Path, labels: bool
             raise SignoffError(f"{moved[0]}; judging it would monitor a model nobody signed off: restore the alias "
                                "(`signoff rollback` or `promote`), or pass --trust-champion to judge it anyway")
         now = dt.datetime.now(dt.UTC)
-        folder = archive.start(layout.output_root, model + FOLDER_SUFFIX)
+        folder = archive.start(layout.output_root, model + records.MONITOR_SUFFIX)
         try:
             entry = client.get_model_version(model, version)
             trained = mlflow_registry.fetch_run_files(client, entry.run_id, TRAINING_FILES,

@@ -1,6 +1,7 @@
 """The gating report's helpers on a recorded run, the serving figures on a real model, and the model logged
 as it will be served."""
 
+import json
 from unittest import mock
 
 import numpy as np
@@ -88,3 +89,15 @@ def test_a_logged_model_scores_as_trained_without_scanning_every_installed_distr
 
     served = mlflow.pyfunc.load_model(logged["model_uri"], suppress_warnings=True)
     assert np.allclose(served.predict(servability.serving_frame(X.head(3))), model.predict_proba(X.head(3)))
+
+
+def test_the_report_opened_by_hand_shows_the_newest_model_run_not_a_monitor(tmp_path, monkeypatch):
+    for folder in ("notebooks", "params"):
+        (tmp_path / folder).mkdir()
+    for model_folder, run_id in (("credit", "run-1"), ("credit.monitor", "monitor-2")):  # the monitor is newer
+        run = tmp_path / "outputs" / model_folder / run_id
+        run.mkdir(parents=True)
+        (run / "verdict.json").write_text(json.dumps({"model": "credit", "run_id": run_id, "verdict": "PASS"}))
+        (run / "evidence.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    assert report.load("")["verdict"]["run_id"] == "run-1"

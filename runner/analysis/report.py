@@ -18,6 +18,7 @@ import yaml
 
 from runner import records
 from runner.analysis import workspace
+from runner.analysis.metrics import LOWER_IS_BETTER
 
 
 def load(run_dir: str) -> dict[str, Any]:
@@ -133,6 +134,47 @@ def policy_table(run: dict[str, Any]) -> pd.DataFrame:
          for c in changes],
         columns=["gate", "change", "before", "after"],
     )
+
+
+DELTA = "_delta_vs_champion"
+
+
+def champion_comparison(run: dict[str, Any]) -> tuple[str, pd.DataFrame]:
+    """The candidate against the champion as a reviewer reads it: one sentence, then each paired change with its
+    interval and what it means (a change whose interval holds 0 is no measurable difference)."""
+    evidence = run["evidence"]
+    version = evidence.get("champion.version")
+    columns = ["metric", "change (candidate - champion)", "interval", "reading"]
+    if not version or version == "none":
+        return "No champion to compare with: this is the model's first candidate.", pd.DataFrame(columns=columns)
+    names = sorted(k.removeprefix("validate.").removesuffix(DELTA) for k in evidence
+                   if k.startswith("validate.") and k.endswith(DELTA))
+    if not names:
+        return (f"Champion version {version} was not scored on these rows (the validate stage page says why).",
+                pd.DataFrame(columns=columns))
+    rows = []
+    for name in names:
+        change = evidence[f"validate.{name}{DELTA}"]
+        low, high = evidence.get(f"validate.{name}{DELTA}_ci_low"), evidence.get(f"validate.{name}{DELTA}_ci_high")
+        if low is None or high is None or low <= 0 <= high:
+            reading = "no measurable difference"
+        else:
+            reading = "better" if (low > 0) != (name in LOWER_IS_BETTER) else "worse"
+        rows.append({"metric": name, "change (candidate - champion)": _number(change),
+                     "interval": "" if low is None else f"[{low:.4g}, {high:.4g}]", "reading": reading})
+    readings = {r["reading"] for r in rows}
+    disagree = evidence.get("validate.champion_disagreement")
+    said = f" The two models decide differently on {disagree:.1%} of the test rows." if isinstance(
+        disagree, float) else ""
+    if readings == {"no measurable difference"}:
+        sentence = f"No measurable difference from champion version {version}: every change's interval holds 0."
+    else:
+        sentence = f"Against champion version {version}: " + "; ".join(
+            f"{r['metric']} {r['reading']}" for r in rows if r["reading"] != "no measurable difference") + "."
+    shift = evidence.get("explain.champion_importance_rank_correlation")
+    if isinstance(shift, float):
+        said += f" Feature importances rank-correlate at {shift:.2f} with the champion's."
+    return sentence + said, pd.DataFrame(rows, columns=columns)
 
 
 EVIDENCE_MAP = "evidence_map.yaml"

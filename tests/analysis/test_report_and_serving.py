@@ -101,3 +101,19 @@ def test_the_report_opened_by_hand_shows_the_newest_model_run_not_a_monitor(tmp_
         (run / "evidence.json").write_text("{}")
     monkeypatch.chdir(tmp_path)
     assert report.load("")["verdict"]["run_id"] == "run-1"
+
+
+def test_the_champion_comparison_reads_each_paired_change_by_its_interval():
+    first, _ = report.champion_comparison({"evidence": {"champion.version": "none"}})
+    assert first.startswith("No champion to compare with")
+    same = {"champion.version": "3", "validate.champion_disagreement": 0.0125,
+            "validate.roc_auc_delta_vs_champion": 0.001, "validate.roc_auc_delta_vs_champion_ci_low": -0.004,
+            "validate.roc_auc_delta_vs_champion_ci_high": 0.006}
+    sentence, table = report.champion_comparison({"evidence": same})
+    assert sentence.startswith("No measurable difference from champion version 3")
+    assert "1.2% of the test rows" in sentence and list(table["reading"]) == ["no measurable difference"]
+    worse = {**same, "validate.mae_delta_vs_champion": 40.0, "validate.mae_delta_vs_champion_ci_low": 12.0,
+             "validate.mae_delta_vs_champion_ci_high": 70.0}  # a larger error: worse, though the change is positive
+    sentence, table = report.champion_comparison({"evidence": worse})
+    assert sentence.startswith("Against champion version 3: mae worse.")
+    assert dict(zip(table["metric"], table["reading"])) == {"mae": "worse", "roc_auc": "no measurable difference"}

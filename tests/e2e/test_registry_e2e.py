@@ -17,6 +17,7 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import nbformat
 import pytest
 import yaml
 from conftest import allowed_line, decide, keep_stages, make_key, read_json, run_folders, signoff
@@ -94,6 +95,9 @@ def test_the_example_is_the_champion_and_a_worse_model_needs_a_waiver(example):
     assert not [w for w in read_json(run2 / "verdict.json")["warnings"] if "not declared" in w]
     assert evidence["validate.roc_auc_delta_vs_champion_ci_low"] < evidence["validate.roc_auc_delta_vs_champion"] < 0
     assert "not registered: the verdict is BLOCKED" in worse.stdout
+    said = " ".join(o.get("data", {}).get("text/markdown", "") for c in nbformat.read(run2 / "report.ipynb", 4).cells
+                    if c.cell_type == "code" for o in c.outputs)
+    assert "Against champion version 1: " in said and "roc_auc worse" in said  # the report's champion section
     assert champion(client) == "1" and len(mlflow_registry.versions(client, "credit-default")) == 1
 
     blocked = decide("approve", str(run2), "--by", "bob", cwd=project)

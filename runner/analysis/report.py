@@ -53,6 +53,7 @@ def banner(run: dict[str, Any]) -> str:
 
 
 def gate_table(run: dict[str, Any]) -> pd.DataFrame:
+    """Every gate, those not passed first (failed, missing, undecided: what a reviewer must read), by gate id."""
     rows = [
         {
             "gate": g["id"],
@@ -64,10 +65,10 @@ def gate_table(run: dict[str, Any]) -> pd.DataFrame:
             "status": g["status"].upper(),
             "why": g.get("why") or "(no reason given)",
         }
-        for g in run["verdict"]["gates"]
+        for g in sorted(run["verdict"]["gates"], key=lambda g: g["status"] == "pass")
     ]
     return pd.DataFrame(rows, columns=["gate", "metric", "observed", "interval", "threshold", "severity", "status",
-                                       "why"])
+                                       "why"]).set_index("gate")
 
 
 def undecided(run: dict[str, Any]) -> list[str]:
@@ -124,7 +125,7 @@ def stage_table(run: dict[str, Any]) -> pd.DataFrame:
         {"stage": s["name"], "status": s["status"].upper(), "seconds": f"{s['seconds']:.1f}", "error": s["error"] or ""}
         for s in run["verdict"]["stages"]
     ]
-    return pd.DataFrame(rows, columns=["stage", "status", "seconds", "error"])
+    return pd.DataFrame(rows, columns=["stage", "status", "seconds", "error"]).set_index("stage")
 
 
 def policy_table(run: dict[str, Any]) -> pd.DataFrame:
@@ -133,7 +134,7 @@ def policy_table(run: dict[str, Any]) -> pd.DataFrame:
         [{"gate": c["id"], "change": c["change"], "before": _policy(c["before"]), "after": _policy(c["after"])}
          for c in changes],
         columns=["gate", "change", "before", "after"],
-    )
+    ).set_index("gate")
 
 
 DELTA = "_delta_vs_champion"
@@ -174,7 +175,7 @@ def champion_comparison(run: dict[str, Any]) -> tuple[str, pd.DataFrame]:
     shift = evidence.get("explain.champion_importance_rank_correlation")
     if isinstance(shift, float):
         said += f" Feature importances rank-correlate at {shift:.2f} with the champion's."
-    return sentence + said, pd.DataFrame(rows, columns=columns)
+    return sentence + said, pd.DataFrame(rows, columns=columns).set_index("metric")
 
 
 EVIDENCE_MAP = "evidence_map.yaml"
@@ -204,7 +205,7 @@ def evidence_table(run: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(
         [{"evidence": k, "value": _number(v)} for k, v in sorted(run["evidence"].items())], columns=["evidence",
                                                                                                      "value"]
-    )
+    ).set_index("evidence")
 
 
 def key_plots(run: dict[str, Any]) -> None:

@@ -20,7 +20,6 @@ from runner.audit.render import CSP
 from runner.errors import SignoffError
 
 PAGE = "index.html"
-CHAMPION_EVENTS = ("promoted", "approved", "rolled back")  # events after which a version holds the champion alias
 STYLE = ("body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;margin-bottom:2em}"
          "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
          ".PASS{color:#1e8449}.WARN{color:#b9770e}.BLOCKED,.ERROR{color:#c0392b}")
@@ -80,5 +79,5 @@ def _model_section(model_dir: Path, output_root: Path) -> str:
 
 def champion(model_dir: Path) -> str | None:
     """The run whose model holds the champion alias, as the model's ledger last recorded it."""
-    moves = [e for e in journal.read(model_dir / LEDGER) if e.get("event") in CHAMPION_EVENTS and e.get("run_id")]
+    moves = [e for e in journal.champion_moves(model_dir / LEDGER) if e.get("run_id")]
     return moves[-1]["run_id"] if moves else None

@@ -38,6 +38,14 @@ def read(path: Path) -> list[dict[str, Any]]:
     return records.read_jsonl(path)
 
 
+CHAMPION_EVENTS = ("promoted", "approved", "rolled back")  # events after which a version holds the champion alias
+
+
+def champion_moves(ledger: Path) -> list[dict[str, Any]]:
+    """The ledger's champion decisions, oldest first: the last one says where ``champion`` should point."""
+    return [e for e in read(ledger) if e.get("event") in CHAMPION_EVENTS]
+
+
 problems = bundle_check.chain_problems  # every line whose ``previous`` is not the hash of the line before it
 
 

@@ -188,7 +188,7 @@ def check_champion(model: Path, kept: Kept | None) -> list[str]:
     current, when = kept.champion(model.name) if kept is not None else (None, "")
     if current is None:
         return []
-    moves = [e for e in journal.read(model / LEDGER) if e.get("event") in CHAMPION_MOVES]
+    moves = journal.champion_moves(model / LEDGER)
     decided = moves[-1] if moves else None
     if decided is None:
         why = "the ledger records no champion decision"
@@ -202,9 +202,6 @@ def check_champion(model: Path, kept: Kept | None) -> list[str]:
         return []
     return [f"{model.name}: champion moved outside Signoff: MLflow's alias points to version {current} "
             f"(alias last changed {when}), but {why}"]
-
-
-CHAMPION_MOVES = ("approved", "promoted", "rolled back")
 
 
 def _run_of(model: Path, entry: dict) -> Path | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import mlflow_store, records
-from runner.audit import journal, signatures, verify
+from runner.audit import journal, signatures
 from runner.audit.archive import LEDGER
 from runner.errors import SignoffError
 from runner.release import mlflow_registry
@@ -59,7 +59,7 @@ def check_model(target: str, model: str | None, output_root: Path, connect: Call
 
 
 def _latest_decision(model_dir: Path) -> dict[str, Any]:
-    moves = [e for e in journal.read(model_dir / LEDGER) if e.get("event") in verify.CHAMPION_MOVES]
+    moves = journal.champion_moves(model_dir / LEDGER)
     if not moves:
         raise SignoffError(f"{model_dir / LEDGER}: no champion decision recorded for {model_dir.name} "
                            "(--output-root names where its runs are archived)")

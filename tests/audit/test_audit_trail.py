@@ -56,6 +56,7 @@ def test_index_lists_runs_newest_first_with_verdict_failed_gates_decision_and_ch
     assert runs[0].name in rows[1] and "approved by carol" in rows[1] and "&#9733; champion" in rows[1]
     assert f'href="credit/{runs[0].name}/html/report.html"' in rows[1]
     assert "Content-Security-Policy" in page and "<script" not in page
+    assert "<th></th>" not in page  # every column says what it holds
 
 
 def test_rerun_comparison_names_each_difference_beyond_the_tolerance(tmp_path):

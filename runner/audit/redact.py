@@ -65,19 +65,22 @@ class Redactor:
         """Scrub every text file under ``folder`` in place; returns the files that changed.  With ``moved_to``,
         the folder's own path is written as the path it is about to move to: an archived notebook names its
         final run folder, never the temporary one it ran in."""
-        changed = []
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            try:
-                original = path.read_text(encoding="utf-8")
-            except UnicodeDecodeError:
-                continue  # Parquet, images: written by Signoff's own code from data, not from the environment
-            scrubbed = self.text(original)
-            if moved_to is not None:
-                scrubbed = scrubbed.replace(str(folder), str(moved_to))
-            if scrubbed != original:
-                path.write_text(scrubbed, encoding="utf-8")
-                changed.append(path)
-        return changed
+        return [path for path in sorted(p for p in folder.rglob("*") if p.is_file())
+                if self.file(path, folder, moved_to)]
+
+    def file(self, path: Path, folder: Path, moved_to: Path | None = None) -> bool:
+        """Scrub one file of ``folder`` as :meth:`folder` does; whether it changed."""
+        try:
+            original = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            return False  # Parquet, images: written by Signoff's own code from data, not from the environment
+        scrubbed = self.text(original)
+        if moved_to is not None:
+            scrubbed = scrubbed.replace(str(folder), str(moved_to))
+        if scrubbed == original:
+            return False
+        path.write_text(scrubbed, encoding="utf-8")
+        return True
 
 
 def from_environment(environ: Mapping[str, str] | None = None) -> Redactor:

@@ -60,6 +60,12 @@ def render(notebook: Path, target: Path, banner: dict[str, str], code: bool = Tr
 _RENDERING = threading.Lock()  # one exporter, one notebook at a time
 
 
+def warm() -> None:
+    """Build both kinds of exporter now (nbconvert's import, the templates' compilation), before a page waits."""
+    _exporter(True)
+    _exporter(False)
+
+
 @functools.cache
 def _exporter(code: bool) -> HTMLExporter:
     """One exporter per process and kind of page: building one compiles its Jinja templates, about 0.2 s per

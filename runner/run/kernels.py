@@ -26,6 +26,7 @@ import papermill
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
 from papermill.exceptions import PapermillExecutionError
 
 from runner import startup
@@ -37,6 +38,46 @@ class StageFailed(Exception):
 
 
 WARM_UP_TIMEOUT = 300  # seconds the notebook's imports may take in a kernel started ahead
+SAVE_EVERY = 5  # seconds between writes of a running notebook (JupyterLab shows its progress)
+
+
+class _ThrottledSaves(NotebookExecutionManager):
+    """Papermill's execution state, written when the notebook starts, at most every :data:`SAVE_EVERY`
+    seconds while it runs, and when it ends (however it ends), instead of before and after every cell: a
+    run's notebooks were written some 250 times, two CPU-seconds of JSON in the ``signoff`` process."""
+
+    last_write: float | None = None
+    ending = False
+
+    def save(self, **kwargs: Any) -> None:
+        if self.ending or self.last_write is None or time.monotonic() - self.last_write >= SAVE_EVERY:
+            super().save(**kwargs)
+            self.last_write = time.monotonic()
+
+    def notebook_complete(self, **kwargs: Any) -> None:
+        self.ending = True
+        super().notebook_complete(**kwargs)
+
+
+class _Engine(NBClientEngine):
+    """Papermill's nbclient engine with :class:`_ThrottledSaves`; registered as ``signoff``."""
+
+    @classmethod
+    def execute_notebook(cls, nb: Any, kernel_name: str, output_path: str | None = None, progress_bar: bool = True,
+                         log_output: bool = False, autosave_cell_every: int = 30, **kwargs: Any) -> Any:
+        nb_man = _ThrottledSaves(nb, output_path=output_path, progress_bar=progress_bar, log_output=log_output,
+                                 autosave_cell_every=autosave_cell_every)
+        nb_man.notebook_start()
+        try:
+            cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+        finally:
+            nb_man.cleanup_pbar()
+            nb_man.notebook_complete()
+        return nb_man.nb
+
+
+ENGINE = "signoff"
+papermill_engines.register(ENGINE, _Engine)
 
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -192,6 +233,7 @@ def run_notebook(
             str(output),
             parameters=parameters,
             progress_bar=False,
+            engine_name=ENGINE,
             km=km,
             timeout_func=timeout_for,
             on_cell_executed=(lambda **_: on_cell()) if on_cell else None,

@@ -104,7 +104,7 @@ def monitor(params_file: Path, overrides: list[str], current: Path, labels: bool
                     facts[evidence.MONITOR_CHAMPION_AGE] = _age_days(entry.creation_timestamp)
                     verdict = _judge(params["monitor_gates"], facts, started, progress, report_kernel)
         with stopping.deferred():  # a stop signal now lets the archive and the tags complete: a second or two
-            final = pipeline.archive_run(folder, verdict, origin, redactor)
+            final = pipeline.archive_run(folder, verdict, origin, redactor, progress)
             mlflow_registry.version_tags(client, model, version, {"last_monitor": verdict.verdict,
                                                            "last_monitor_run": folder.run_id,
                                                            "last_monitor_at": verdict.finished})

@@ -36,6 +36,7 @@ from jupyter_client.manager import AsyncKernelManager
 from runner import config, mlflow_store, records
 from runner.analysis import datasets, workspace
 from runner.audit import archive, index, lock, model_card, provenance, redact, render
+from runner.audit.pages import Pages
 from runner.errors import SignoffError
 from runner.judge import checklist, evidence, gates
 from runner.release import decisions, mlflow_registry
@@ -171,23 +172,27 @@ def run(params_file: Path, overrides: list[str], layout: Layout, jobs: int, prog
     progress.line(f"{params_file}: parameters and {len(prepared[1])} stage notebooks checked; preparing the data")
     with lock.held(layout.output_root / model, f"signoff run {params_file}", wait, progress.line):
         started = begin(prepared, params_file, layout, started_by, redactor, rerun_of, key)
-        with progress.recording(started.folder.temp / "run.log"):
-            progress.line(
-                f"run {started.folder.run_id} of model {model}: {len(started.stages)} stages, {jobs} at a time"
-            )
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow") as background:
-                # MLflow's import, the store and the champion's download overlap with the first stages;
-                # only the stages that declare champion_dir or mlflow_run_id wait for them
-                opening = background.submit(started.open_tracking)
-                with archived_on_crash(started, redactor, opening):
-                    results, warm = run_stages(
-                        started.stages, started.stage_params, started.folder.temp, started.supplied(opening.result),
-                        started.params["execution"], jobs, progress, env=kernel_env(started.uri),
-                        then=layout.templates / REPORT)
-                    with handed_over(warm) as report_kernel:
-                        tracking, tracking_error = _opened(opening)
-                        verdict, facts = conclude(started, results, tracking, tracking_error, progress, report_kernel)
-        return finish(started, verdict, facts, tracking, redactor, progress)
+        with rendering_ahead(started.folder, redactor) as (pages, page_ready):
+            with progress.recording(started.folder.temp / "run.log"):
+                progress.line(
+                    f"run {started.folder.run_id} of model {model}: {len(started.stages)} stages, {jobs} at a time"
+                )
+                with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow") as background:
+                    # MLflow's import, the store and the champion's download overlap with the first stages;
+                    # only the stages that declare champion_dir or mlflow_run_id wait for them
+                    opening = background.submit(started.open_tracking)
+                    with archived_on_crash(started, redactor, opening, pages):
+                        results, warm = run_stages(
+                            started.stages, started.stage_params, started.folder.temp, started.supplied(opening.result),
+                            started.params["execution"], jobs, progress, env=kernel_env(started.uri),
+                            then=layout.templates / REPORT,
+                            finished=lambda result: page_ready(started.folder.temp / str(result.notebook), True),
+                            expected=_stage_seconds(started.previous))
+                        with handed_over(warm) as report_kernel:
+                            tracking, tracking_error = _opened(opening)
+                            verdict, facts = conclude(started, results, tracking, tracking_error, progress,
+                                                      report_kernel, page_ready)
+            return finish(started, verdict, facts, tracking, redactor, progress, pages)
 
 
 def begin(prepared: tuple[dict, list[stages.Stage], dict], params_file: Path, layout: Layout, started_by: str | None,
@@ -253,10 +258,10 @@ def _pickle_warning(train: dict[str, Any]) -> list[str]:
 
 
 def conclude(started: Started, results: list[StageResult], tracking: mlflow_registry.Tracking | None,
-             tracking_error: str | None, progress: Progress,
-             report_kernel: AsyncKernelManager | None = None) -> tuple[records.Verdict, dict[str, Any]]:
+             tracking_error: str | None, progress: Progress, report_kernel: AsyncKernelManager | None = None,
+             page_ready: Callable[[Path, bool], None] | None = None) -> tuple[records.Verdict, dict[str, Any]]:
     """Evidence, verdict, gating report (in ``report_kernel``, if one was warmed meanwhile) and model card,
-    all inside the temporary run folder."""
+    all inside the temporary run folder; ``page_ready`` is told when the report's notebook is final."""
     folder, params, layout = started.folder, started.params, started.layout
     champion = tracking.champion if tracking else None
     facts = evidence.collect({r.name: folder.temp / r.notebook for r in results if r.notebook})
@@ -277,17 +282,21 @@ def conclude(started: Started, results: list[StageResult], tracking: mlflow_regi
                       if champion else None)
     if tracking_error:
         verdict.verdict, verdict.registry_error = "ERROR", tracking_error
+    progress.line(f"evidence gathered ({len(facts)} figures from {len(results)} stages), {len(verdict.gates)} "
+                  "gates checked; the gating report next")
     records.write_json(folder.temp / "evidence.json", facts)
     renamed = mlflow_registry.renamed([*mlflow_registry.numeric(facts), *mlflow_registry.flatten_params(params)])
     if renamed:  # names MLflow would refuse, as they are logged there: the way back to the evidence
         records.write_json(folder.temp / mlflow_registry.NAMES_FILE, renamed)
     gating_report(folder.temp, layout.templates, verdict, params["execution"], progress, report_kernel)
+    if page_ready:
+        page_ready(folder.temp / REPORT, False)
     model_card.write(layout.templates / "model_card.md.j2", folder.temp, params, verdict, facts)
     return verdict, facts
 
 
 def finish(started: Started, verdict: records.Verdict, facts: dict[str, Any], tracking: mlflow_registry.Tracking | None,
-           redactor: redact.Redactor, progress: Progress) -> Outcome:
+           redactor: redact.Redactor, progress: Progress, pages: Pages | None = None) -> Outcome:
     """Archive the run, then track it in MLflow and release it; the caller holds the model's lock.  Each phase
     says so as it starts: the terminal is never silent for seconds after the report.
 
@@ -296,7 +305,7 @@ def finish(started: Started, verdict: records.Verdict, facts: dict[str, Any], tr
     with stopping.deferred():
         progress.line(f"verdict {verdict.verdict}: archiving (secrets scrubbed, files hashed and sealed, pages "
                       "rendered)")
-        final = archive_run(started.folder, verdict, started.origin, redactor)
+        final = archive_run(started.folder, verdict, started.origin, redactor, progress, pages)
         if stopping.requested():
             _end_tracking(tracking, "KILLED", final)
             index.write(started.layout.output_root)
@@ -305,10 +314,11 @@ def finish(started: Started, verdict: records.Verdict, facts: dict[str, Any], tr
             raise stop
         release = f"not registered: {verdict.registry_error}"
         if tracking is not None:
-            progress.line("archived; tracking the run in MLflow and releasing its model")
+            progress.line("archived; logging the run to MLflow (parameters, evidence, the run folder)")
             release = _release(tracking, started.params, verdict, facts, final, started.layout.output_root,
                                started.origin, redactor,
-                               starter(started.params, verdict.started_by, _key(started), started.about["params_file"]))
+                               starter(started.params, verdict.started_by, _key(started), started.about["params_file"]),
+                               progress.line)
         index.write(started.layout.output_root)
     return Outcome(verdict, final, release)
 
@@ -322,23 +332,32 @@ def _redactor(progress: Progress) -> redact.Redactor:
 
 
 def archive_run(folder: archive.RunFolder, verdict: records.Verdict, origin: dict[str, Any],
-                redactor: redact.Redactor) -> Path:
-    """Provenance, secrets scrubbed, manifest sealed, notebooks rendered with its hash, moved into place."""
+                redactor: redact.Redactor, progress: Progress | None = None, pages: Pages | None = None) -> Path:
+    """Provenance, secrets scrubbed, manifest sealed, notebooks rendered with its hash (those ``pages`` rendered
+    ahead get it written in), moved into place."""
     records.write_json(folder.temp / "provenance.json", redactor.value(provenance.finish(origin)))
+    delivered = pages.wait() if pages else set()  # from here on, nothing else writes in the run folder
     redactor.folder(folder.temp, moved_to=folder.final)
     sealed = archive.seal(folder, verdict.model, archive.previous_run(folder.final.parent))
-    _render_all(folder.temp, verdict, sealed["sha256"])
+    if progress:
+        progress.line(f"sealed {len(sealed['files'])} files (manifest sha256 {sealed['sha256'][:12]}…); rendering "
+                      "the notebooks to HTML")
+    banner = _banner(verdict, sealed["sha256"])
+    _render_all(folder.temp, banner, pages.fill(delivered, banner) if pages else set())
     return archive.finalize(folder, sealed)
 
 
 @contextmanager
-def archived_on_crash(started: Started, redactor: redact.Redactor, opening: Future | None = None) -> Iterator[None]:
+def archived_on_crash(started: Started, redactor: redact.Redactor, opening: Future | None = None,
+                      pages: Pages | None = None) -> Iterator[None]:
     """A run that dies inside Signoff or is stopped by a signal is archived too, as ERROR, with what stopped
     it and the stages' results as far as they are known; its MLflow run (``opening``) is ended as failed
-    or killed."""
+    or killed.  Pages being rendered ahead are given up: the archive renders every page itself."""
     try:
         yield
     except BaseException as exc:
+        if pages is not None:
+            pages.close()
         stopped = isinstance(exc, (stopping.Stopped, KeyboardInterrupt))
         what = str(exc) if isinstance(exc, stopping.Stopped) else "interrupted" if stopped else \
             f"{type(exc).__name__}: {exc}"
@@ -370,6 +389,15 @@ def _end_tracking(tracking: mlflow_registry.Tracking | None, status: str, folder
         pass
 
 
+def _stage_seconds(previous: str | None) -> dict[str, float]:
+    """How long each stage that passed took in the model's previous run: the order to start them in."""
+    try:
+        stages = records.ArchivedRun(Path(previous)).verdict.stages if previous else []
+    except (OSError, ValueError):  # an unreadable earlier run changes the order, nothing else
+        return {}
+    return {s["name"]: float(s["seconds"]) for s in stages if s.get("status") == "passed" and "seconds" in s}
+
+
 def _recorded_champion(run_dir: Path) -> str:
     """The champion version an archived run was compared with ("" when it had none)."""
     champion = records.ArchivedRun(run_dir).verdict.champion
@@ -396,7 +424,7 @@ def _key(started: Started) -> Path | None:
 
 def _release(tracking: mlflow_registry.Tracking, params: dict[str, Any], verdict: records.Verdict,
              facts: dict[str, Any], folder: Path, output_root: Path, origin: dict[str, Any],
-             redactor: redact.Redactor, signer: decisions.Signer) -> str:
+             redactor: redact.Redactor, signer: decisions.Signer, say: Callable[[str], None]) -> str:
     """Track the archived run in MLflow, register a releasable model, promote it if the policy says so."""
     commit = origin["git"]["commit"] + ("-dirty" if origin["git"]["dirty"] else "")
     tags = {"run_id": verdict.run_id, "verdict": verdict.verdict, "params_file": verdict.params_file,
@@ -404,6 +432,7 @@ def _release(tracking: mlflow_registry.Tracking, params: dict[str, Any], verdict
             **({"rerun_of": verdict.rerun_of} if verdict.rerun_of else {})}
     try:
         mlflow_registry.log_run(tracking.client, tracking.mlflow_run, redactor.value(params), facts, tags, folder)
+        say("logged to MLflow; recording the release decision in the registry")
         reg = decisions.RegisteredModel(lambda: tracking.client, params["model"], output_root)
         said = decisions.release(reg, folder, verdict, facts, params["registry"]["promotion"], signer)
         mlflow_registry.finish_run(tracking.client, tracking.mlflow_run, verdict.verdict, folder)
@@ -474,9 +503,33 @@ def _previous_gates(previous: Path | None) -> list[dict[str, Any]] | None:
     return [{"id": g["id"], **g["policy"]} for g in records.ArchivedRun(previous).verdict.gates]
 
 
-def _render_all(folder: Path, verdict: records.Verdict, manifest_sha256: str) -> None:
-    banner = {"model": verdict.model, verdict.extra.get("kind", "run"): verdict.run_id, "verdict": verdict.verdict,
-              "manifest sha256": manifest_sha256}
+def _banner(verdict: records.Verdict, manifest_sha256: str) -> dict[str, str]:
+    """What heads every page of a run."""
+    return {"model": verdict.model, verdict.extra.get("kind", "run"): verdict.run_id, "verdict": verdict.verdict,
+            "manifest sha256": manifest_sha256}
+
+
+def _render_all(folder: Path, banner: dict[str, str], rendered: set[Path]) -> None:
+    """Every notebook's page, but those already ``rendered``."""
     for notebook in [*sorted((folder / "notebooks").glob("*.ipynb")), folder / REPORT]:
-        if notebook.exists():
-            render.render(notebook, folder / "html" / f"{notebook.stem}.html", banner, code=notebook.name != REPORT)
+        target = folder / "html" / f"{notebook.stem}.html"
+        if notebook.exists() and target not in rendered:
+            render.render(notebook, target, banner, code=notebook.name != REPORT)
+
+
+@contextmanager
+def rendering_ahead(folder: archive.RunFolder, redactor: redact.Redactor) \
+        -> Iterator[tuple[Pages, Callable[[Path, bool], None]]]:
+    """A renderer for the run's pages (:mod:`runner.audit.pages`), and what to call when a notebook is final
+    (with whether its page shows code): the notebook is scrubbed and made to name the final run folder, as
+    the archive would, and its page rendered meanwhile."""
+    pages = Pages(list(_banner(records.Verdict(), "")))  # a run's banner: its keys, their values unknown yet
+
+    def page_ready(notebook: Path, code: bool) -> None:
+        redactor.file(notebook, folder.temp, folder.final)
+        pages.add(notebook, folder.temp / "html" / f"{notebook.stem}.html", code)
+
+    try:
+        yield pages, page_ready
+    finally:
+        pages.close()

@@ -1,10 +1,11 @@
 """Run the stage DAG: each stage once its dependencies succeeded, independent stages in parallel.
 
-Kernels are started at once, in pipeline order, ``jobs`` at a time, each with its
-notebook's imports loaded (the gating report's last); every stage waits for its kernel,
-its dependencies and one of the ``jobs`` execution slots.  Kernel start-up and imports
-thus leave the critical path.  A stage whose dependency failed or was skipped is skipped: its inputs do
-not exist, and running it would only produce a second, misleading error.
+Kernels are started at once, ``jobs`` at a time, each with its notebook's imports loaded (the gating
+report's last); every stage waits for its kernel, its dependencies and one of the ``jobs`` execution
+slots. Kernel start-up and imports thus leave the critical path. Kernels start, and free slots go,
+longest stage first where the model's previous run says how long each took (a long stage started last is
+a tail with one core idle); otherwise in pipeline order. A stage whose dependency failed or was skipped
+is skipped: its inputs do not exist, and running it would only produce a second, misleading error.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,10 +49,11 @@ class _Plan:
     supplied: dict[str, Any]  # parameters the run fills in; a callable is called when a stage needs it
     execution: dict[str, Any]
     progress: Progress
-    slots: threading.Semaphore  # stages executing at once
+    slots: _Slots  # stages executing at once
     kernels: dict[str, Future]  # each stage's warm kernel (raises if it could not start)
     finished: dict[str, threading.Event]
     results: dict[str, StageResult]
+    on_finished: Callable[[StageResult], None] | None  # told of each executed stage
 
 
 def run_stages(
@@ -62,6 +66,8 @@ def run_stages(
     progress: Progress,
     env: dict[str, str] | None = None,
     then: Path | None = None,
+    finished: Callable[[StageResult], None] | None = None,
+    expected: dict[str, float] | None = None,
 ) -> tuple[list[StageResult], AsyncKernelManager | None]:
     """Execute every stage into ``run_dir/notebooks/<stage>.ipynb``; results in pipeline order.
 
@@ -70,10 +76,13 @@ def run_stages(
     elsewhere) is called by the stages that declare it, and only by them, when they are about to
     run.  ``env`` is added to every kernel's environment.  ``then``: the notebook that runs after
     the stages (the gating report); its kernel is warmed last, in pipeline order, and handed back
-    (None if it could not start) for the caller to run it in or shut down.
+    (None if it could not start) for the caller to run it in or shut down.  ``finished`` is called with each
+    executed stage's result (from the stage's thread) as soon as its notebook is final.  ``expected``: each
+    stage's seconds in the model's previous run, if known.
     """
     (run_dir / "notebooks").mkdir(exist_ok=True)
     following: Future | None = None
+    order = priority(stages, expected or {})
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
     server = _fork_server([stage.path for stage in stages] + ([then] if then else []), {**(env or {}),
                                                                                          **thread_caps(threads)})
@@ -85,11 +94,13 @@ def run_stages(
                 supplied=supplied,
                 execution=execution,
                 progress=progress,
-                slots=threading.Semaphore(max(1, jobs)),
+                slots=_Slots(max(1, jobs), order),
                 kernels={stage.name: warmers.submit(_warm_kernel, stage, run_dir, threads, env or {},
-                                                    server, progress) for stage in stages},
+                                                    server, progress)
+                         for stage in sorted(stages, key=lambda s: order[s.name])},
                 finished={stage.name: threading.Event() for stage in stages},
                 results={},
+                on_finished=finished,
             )
             if then is not None:
                 following = warmers.submit(start_kernel, then, run_dir, None, env, server)
@@ -112,6 +123,40 @@ def run_stages(
     return [plan.results[stage.name] for stage in stages], _started(following) if following else None
 
 
+def priority(stages: list[Stage], expected: dict[str, float]) -> dict[str, int]:
+    """Each stage's rank (0 first): a stage after those it depends on, by depth, then the longest
+    ``expected`` first, then pipeline order."""
+    depth: dict[str, int] = {}
+    for stage in stages:
+        depth[stage.name] = 1 + max((depth[need] for need in stage.needs), default=-1)
+    ranked = sorted(range(len(stages)), key=lambda i: (depth[stages[i].name], -expected.get(stages[i].name, 0.0), i))
+    return {stages[i].name: rank for rank, i in enumerate(ranked)}
+
+
+class _Slots:
+    """``jobs`` execution slots; of the stages waiting for one (dependencies done, kernel warm), the one ranked
+    first in ``order`` gets the next."""
+
+    def __init__(self, jobs: int, order: dict[str, int]):
+        self.free, self.order, self.waiting = jobs, order, set()
+        self.changed = threading.Condition()
+
+    @contextmanager
+    def held(self, stage: str) -> Iterator[None]:
+        rank = self.order[stage]
+        with self.changed:
+            self.waiting.add(rank)
+            self.changed.wait_for(lambda: self.free > 0 and rank == min(self.waiting))
+            self.waiting.discard(rank)
+            self.free -= 1
+        try:
+            yield
+        finally:
+            with self.changed:
+                self.free += 1
+                self.changed.notify_all()
+
+
 def _stage(stage: Stage, parameters: dict[str, Any], plan: _Plan) -> None:
     km: AsyncKernelManager | None = None
     try:
@@ -130,7 +175,7 @@ def _stage(stage: Stage, parameters: dict[str, Any], plan: _Plan) -> None:
             plan.results[stage.name] = StageResult(stage.name, "failed", 0.0, f"could not start: {exc}", None)
             plan.progress.finished(stage.name, "failed", 0.0, f"could not start: {exc}")
             return
-        with plan.slots:
+        with plan.slots.held(stage.name):
             if stopping.requested():
                 plan.results[stage.name] = StageResult(stage.name, "skipped", 0.0,
                                                        f"not started: {stopping.requested()} stopped the run", None)
@@ -140,6 +185,8 @@ def _stage(stage: Stage, parameters: dict[str, Any], plan: _Plan) -> None:
                 stage.name, stage.path, output, values, plan.run_dir, plan.execution, plan.progress, km
             )
             km = None  # run_notebook shut it down
+        if plan.on_finished and plan.results[stage.name].notebook:
+            plan.on_finished(plan.results[stage.name])
     finally:
         if km is not None:
             shutdown(km)

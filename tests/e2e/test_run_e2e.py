@@ -68,6 +68,10 @@ def test_example_run_passes_then_a_stricter_policy_blocks(example):
     listed = {**manifest["files"], **manifest["html"]}  # the renders are hashed after the rest: they show its hash
     assert set(listed) == files and all(name.startswith("html/") for name in manifest["html"])
     assert all(listed[f]["sha256"] == records.sha256_file(run / f) for f in files)
+    for page in (run / "html").glob("*.html"):  # rendered ahead or at the end, each names the sealed run
+        text = page.read_text(encoding="utf-8")
+        assert f"manifest sha256: <b>{manifest['sha256']}</b>" in text and "verdict: <b>PASS</b>" in text, page.name
+        assert "signoff-pending" not in text, page.name
     assert not (run / "work").exists() and not list((project / "outputs" / "credit-default").glob(".tmp-*"))
     report = (run / "html" / "report.html").read_text(encoding="utf-8")
     for text in ("PASS", "discrimination", "data:image/png", "model.leakage", "ATTESTED", "evidently_drift.html"):

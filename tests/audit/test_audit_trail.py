@@ -1,5 +1,7 @@
 """Redaction, the archive index and re-run comparison, without kernels."""
 
+from html.parser import HTMLParser
+
 import nbformat
 from conftest import ROOT, ActiveContent
 
@@ -36,27 +38,89 @@ def test_secret_values_are_redacted_in_every_written_form_and_nowhere_else(tmp_p
     assert redact.from_environment({}).text("https://t0ken@h/") == "https://***@h/"
 
 
-def test_index_lists_runs_newest_first_with_verdict_failed_gates_decision_and_champion(tmp_path):
-    runs = []
-    for verdict, gates in (("PASS", []), ("BLOCKED", [{"id": "calibration", "status": "fail"},
-                                                      {"id": "drift", "status": "missing"}])):
-        folder = archive.start(tmp_path, "credit")
-        records.write_json(folder.temp / "verdict.json", {"verdict": verdict, "gates": gates,
-                                                          "started": "2026-11-25T10:00:00+00:00"})
-        (folder.temp / "html").mkdir()
-        (folder.temp / "html" / "report.html").write_text("<p>report</p>")
-        runs.append(archive.finalize(folder, archive.seal(folder, "credit", archive.previous_run(tmp_path / "credit"))))
+class Tables(HTMLParser):
+    """A page's tables as rows of cell texts, and its SVG charts' tooltips, as a reader sees them."""
+
+    def __init__(self, page: str):
+        super().__init__()
+        self.tables, self.tooltips, self.links, self._cell, self._in_title = [], [], [], None, False
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = ""
+        elif tag == "title" and self.tables:
+            self._in_title = True
+            self.tooltips.append("")
+        elif tag == "a":
+            self.links.append(dict(attrs)["href"])
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self.tables[-1][-1].append(self._cell.strip())
+            self._cell = None
+        elif tag == "title":
+            self._in_title = False
+
+    def handle_data(self, data):
+        if self._in_title:
+            self.tooltips[-1] += data
+        elif self._cell is not None:
+            self._cell += data
+
+
+def _archived(root, model, verdict, gates, started, extra=None):
+    folder = archive.start(root, model)
+    records.write_json(folder.temp / "verdict.json", {"verdict": verdict, "gates": gates, "started": started,
+                                                      **(extra or {})})
+    (folder.temp / "html").mkdir()
+    (folder.temp / "html" / "report.html").write_text("<p>report</p>")
+    return archive.finalize(folder, archive.seal(folder, model, archive.previous_run(root / model)))
+
+
+def test_the_index_has_a_row_per_model_and_a_page_per_model_with_runs_trends_champions_and_monitoring(tmp_path):
+    auc = {"id": "discrimination", "metric": "validate.roc_auc", "threshold": {"min": 0.7}}
+    runs = [_archived(tmp_path, "credit", "PASS", [{**auc, "observed": 0.81, "interval": [0.78, 0.84],
+                                                    "status": "pass"}], "2026-11-25T10:00:00+00:00"),
+            _archived(tmp_path, "credit", "BLOCKED", [{**auc, "observed": 0.66, "interval": [0.62, 0.69],
+                                                       "status": "fail"},
+                                                      {"id": "drift", "metric": "drift.psi", "status": "missing",
+                                                       "threshold": {"max": 0.2}}], "2026-11-26T10:00:00+00:00")]
+    monitor = _archived(tmp_path, "credit.monitor", "WARN", [], "2026-11-27T10:00:00+00:00",
+                        {"kind": "monitor", "current": "/data/november.parquet"})
     journal.append(runs[0] / records.DECISIONS, {"event": "approved", "by": "carol"})
-    journal.append(tmp_path / "credit" / archive.LEDGER, {"event": "approved", "run_id": runs[0].name, "version": "1"})
+    journal.append(tmp_path / "credit" / archive.LEDGER, {"event": "approved", "run_id": runs[0].name, "version": "1",
+                                                          "by": "carol", "at": "2026-11-25T11:00:00+00:00"})
     journal.append(tmp_path / "credit" / archive.LEDGER, {"event": "rejected", "run_id": runs[1].name, "version": "2"})
-    page = index.write(tmp_path).read_text(encoding="utf-8")
-    rows = page.split("<tr>")[2:]
-    assert runs[1].name in rows[0] and "BLOCKED" in rows[0] and "calibration, drift" in rows[0]
-    assert "champion" not in rows[0]
-    assert runs[0].name in rows[1] and "approved by carol" in rows[1] and "&#9733; champion" in rows[1]
-    assert f'href="credit/{runs[0].name}/html/report.html"' in rows[1]
-    assert "Content-Security-Policy" in page and "<script" not in page
-    assert "<th></th>" not in page  # every column says what it holds
+
+    overview = Tables(index.write(tmp_path).read_text(encoding="utf-8"))
+    (header, row), = overview.tables  # the monitor folder is not a model of its own
+    assert dict(zip(header, row)) == {
+        "model": "credit", "runs": "2", "latest run": runs[1].name, "started (UTC)": "2026-11-26 10:00:00",
+        "verdict": "BLOCKED", "champion": f"version 1 (run {runs[0].name})", "last monitor": "WARN 2026-11-27 10:00:00",
+        "verdicts so far": "BLOCKED 1, PASS 1"}
+    assert overview.links == ["index-credit.html", f"credit/{runs[1].name}/html/report.html"]
+
+    text = (tmp_path / "index-credit.html").read_text(encoding="utf-8")
+    model = Tables(text)
+    trends, listed, champions, monitoring = model.tables
+    assert [r[:3] + r[4:] for r in trends[1:]] == [["discrimination", "validate.roc_auc", "min 0.7", "fail", "2"],
+                                                   ["drift", "drift.psi", "max 0.2", "missing", "1"]]
+    assert model.tooltips == ["min 0.7", f"{runs[0].name}: 0.81 [0.78, 0.84] (pass)",
+                              f"{runs[1].name}: 0.66 [0.62, 0.69] (fail)", "max 0.2"]  # drift: no figure to draw
+    assert [r[0] for r in listed[1:]] == [runs[1].name, runs[0].name]  # newest first
+    assert listed[1][2:6] == ["BLOCKED", "discrimination, drift", "-", "-"]
+    assert listed[2][2:6] == ["PASS", "-", "approved by carol", "\u2605 champion"]
+    assert champions[1] == ["2026-11-25 11:00:00", "approved", "1", runs[0].name, "carol", "-"]
+    assert monitoring[1] == [monitor.name, "2026-11-27 10:00:00", "WARN", "-", "november.parquet", "-"]
+    assert f'href="credit/{runs[0].name}/html/report.html"' in text and 'href="index.html"' in text
+    for page in (tmp_path / "index.html", tmp_path / "index-credit.html"):
+        assert "Content-Security-Policy" in page.read_text() and ActiveContent(page.read_text()).found == []
+    assert all(cell for table in overview.tables + model.tables for cell in table[0])  # every column headed
 
 
 def test_rerun_comparison_names_each_difference_beyond_the_tolerance(tmp_path):

@@ -36,7 +36,8 @@ def chromium() -> str:
 
 
 def open_in_browser(page_file, screenshot):
-    """Text, title and every request of a page opened from disk in headless Chromium."""
+    """Text, title and every request of a page opened from disk in headless Chromium, and how many points its
+    charts draw."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -46,10 +47,10 @@ def open_in_browser(page_file, screenshot):
         page.on("request", lambda r: requests.append(r.url))
         page.goto(page_file.as_uri())
         page.wait_for_load_state("load")
-        text, title = page.inner_text("body"), page.title()
+        text, title, drawn = page.inner_text("body"), page.title(), page.locator("svg circle").count()
         page.screenshot(path=str(screenshot), full_page=True)
         browser.close()
-    return text, title, requests
+    return text, title, requests, drawn
 
 
 def test_no_secret_is_archived_and_pages_are_inert_in_a_browser(example, tmp_path):
@@ -85,14 +86,19 @@ def test_no_secret_is_archived_and_pages_are_inert_in_a_browser(example, tmp_pat
     assert "click me" in (run / "html" / "leaky.html").read_text(encoding="utf-8")
 
     # in a real browser: the index lists the run, the report shows the verdict, nothing is fetched, nothing runs
-    index_text, _, index_requests = open_in_browser(outputs / "index.html", tmp_path / "index.png")
-    assert run.name in index_text and "PASS" in index_text and "champion" in index_text
-    report_text, _, report_requests = open_in_browser(run / "html" / "report.html", tmp_path / "report.png")
+    index_text, _, index_requests, _ = open_in_browser(outputs / "index.html", tmp_path / "index.png")
+    assert run.name in index_text and "PASS" in index_text and "version 1" in index_text
+    model_page = outputs / "index-credit-default.html"
+    model_text, _, model_requests, drawn = open_in_browser(model_page, tmp_path / "model.png")
+    assert "Gated figures across runs" in model_text and run.name in model_text and "promoted" in model_text
+    assert drawn == len(read_json(run / "verdict.json")["gates"])  # a point per gate of the one run
+    report_text, _, report_requests, _ = open_in_browser(run / "html" / "report.html", tmp_path / "report.png")
     assert "PASS" in report_text and "Release checklist" in report_text and manifest["sha256"] in report_text
-    _, title, leaky_requests = open_in_browser(run / "html" / "leaky.html", tmp_path / "leaky.png")
+    _, title, leaky_requests, _ = open_in_browser(run / "html" / "leaky.html", tmp_path / "leaky.png")
     assert title != "pwned"
-    for page, requests in ((outputs / "index.html", index_requests), (run / "html" / "report.html", report_requests),
-                           (run / "html" / "leaky.html", leaky_requests)):
+    opened = ((outputs / "index.html", index_requests), (model_page, model_requests),
+              (run / "html" / "report.html", report_requests), (run / "html" / "leaky.html", leaky_requests))
+    for page, requests in opened:
         assert requests == [page.as_uri()]  # the page itself, nothing else
     assert (tmp_path / "report.png").stat().st_size > 10_000
 

@@ -71,7 +71,7 @@ class Run:
         order = sorted(self.gates, key=lambda g: g["status"] == "pass")
         rows = "".join(
             f"<tr><td>{html.escape(g['id'])}</td><td><code>{html.escape(g['metric'])}</code></td>"
-            f"<td>{html.escape(_shown(g.get('estimate', g['observed'])))}</td>"
+            f"<td>{html.escape(records.shown(g.get('estimate', g['observed'])))}</td>"
             f"<td>{html.escape(records.interval_text(g))}</td>"
             f"<td>{html.escape(' and '.join(f'{k} {v:g}' for k, v in g['threshold'].items()))}</td>"
             f"<td>{html.escape(g['severity'])}</td><td><b>{html.escape(g['status'].upper())}</b></td></tr>"
@@ -80,6 +80,7 @@ class Run:
         release = f"<div>registry: {html.escape(self.release)}</div>" if self.release else ""
         return (f'<div style="border-left:10px solid {colour};padding:6px 12px">'
                 f'<div style="font-size:22px;font-weight:bold;color:{colour}">{html.escape(self.verdict)}</div>'
+                f"<div>{html.escape(records.why(self._archived.verdict.to_json()))}</div>"
                 f"<div>run <code>{html.escape(self.folder.name)}</code> · {links}</div>{release}</div>"
                 "<table><tr><th>gate</th><th>metric</th><th>observed</th><th>interval</th><th>threshold</th>"
                 f"<th>severity</th><th>status</th></tr>{rows}</table>")
@@ -182,10 +183,6 @@ def model_registry(model: str, output_root: str | Path | None, tracking_uri: str
 
 def _path(key: str | Path | None) -> Path | None:
     return Path(key).expanduser() if key else None
-
-
-def _shown(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _say(text: str) -> None:

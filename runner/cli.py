@@ -421,7 +421,7 @@ def _print_verdict(verdict: records.Verdict) -> None:
         observed = g.get("estimate", g["observed"])  # a champion gate judged on its paired change shows the change
         rows.append((
             g["id"], g["metric"],
-            f"{observed:.4g}" if isinstance(observed, float) else str(observed),
+            records.shown(observed),
             records.interval_text(g),
             " ".join(f"{k} {v:g}" for k, v in g["threshold"].items()),
             g["severity"], g["status"].upper(),
@@ -436,7 +436,7 @@ def _print_verdict(verdict: records.Verdict) -> None:
     for stage in verdict.stages:
         if stage["status"] != "passed":
             print(f"stage {stage['name']} {stage['status']}: {stage['error']}")
-    print(f"\nverdict: {verdict.verdict}")
+    print(f"\nverdict: {records.why(verdict.to_json())}")
 
 
 def _params(args: argparse.Namespace) -> int:

@@ -107,6 +107,44 @@ def blocks(gate: dict[str, Any]) -> bool:
         (blocking and gate["status"] == "inconclusive" and gate.get("inconclusive") == "block")
 
 
+def why(verdict: dict[str, Any]) -> str:
+    """The verdict and its reason in one sentence, naming the gates (or the stage) it rests on."""
+    gates, name = verdict["gates"], verdict["verdict"]
+    if name == "ERROR":
+        broken = [s["name"] for s in verdict.get("stages", []) if s.get("status") == "failed"]
+        reason = verdict.get("error") or verdict.get("registry_error") or \
+            (f"stage {', '.join(broken)} failed" if broken else "the run did not finish")
+        return f"ERROR: {reason}; nothing can be released from this run."
+    if name == "BLOCKED":
+        return f"BLOCKED by {_listed([g for g in gates if blocks(g)])}."
+    if name == "WARN":
+        waiting = [g for g in gates if g["status"] in ("fail", "inconclusive") and
+                   (g["status"] == "fail" or g["severity"] == "block")]
+        return f"WARN: nothing blocks, but {_listed(waiting)}; a person must approve before it is released."
+    open_warnings = [g["id"] for g in gates if g["status"] != "pass"]
+    return f"PASS: all {len(gates)} gates passed" + (
+        f" but {', '.join(open_warnings)} (warnings, undecided on these rows)" if open_warnings else "") + "."
+
+
+def _listed(gates: list[dict[str, Any]], first: int = 3) -> str:
+    """The first gates, each with what it found; how many more."""
+    def one(g: dict[str, Any]) -> str:
+        if g["status"] == "missing":
+            return f"{g['id']} (no evidence {g['metric']})"
+        bounds = " and ".join(f"{k} {v:g}" for k, v in g["threshold"].items())
+        interval = interval_text(g)
+        found = f"{shown(g.get('estimate', g.get('observed')))}" + (f" {interval}" if interval else "")
+        return f"{g['id']} ({g['metric']} {found}, {g['status']} against {bounds})"
+
+    text = "; ".join(one(g) for g in gates[:first])
+    return text + (f"; and {len(gates) - first} more" if len(gates) > first else "")
+
+
+def shown(value: Any) -> str:
+    """A recorded figure as Signoff prints it: four significant digits for a float."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 @dataclass(frozen=True)
 class ArchivedRun:
     """An archived run folder, read lazily; a file that is missing or unreadable is a SignoffError naming it."""

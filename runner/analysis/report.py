@@ -38,17 +38,12 @@ def _newest_run() -> Path:
 
 def banner(run: dict[str, Any]) -> str:
     v = run["verdict"]
-    failed = [g["id"] for g in v["gates"] if g["status"] in ("fail", "missing")]
-    undecided = [g["id"] for g in v["gates"] if g["status"] == "inconclusive"]
-    detail = "; ".join([*([f"gates not passed: {', '.join(failed)}"] if failed else []),
-                        *([f"undecided on these rows: {', '.join(undecided)}"] if undecided else [])]) \
-        or "every gate passed"
     colour = records.VERDICT_COLOURS[v["verdict"]]
     return (
         f'<div style="border-left:12px solid {colour};padding:10px 16px;background:#f8f9f9">'
         f'<div style="font-size:28px;font-weight:bold;color:{colour}">{v["verdict"]}</div>'
-        f"<div>model <b>{html.escape(v['model'])}</b> · run <code>{html.escape(v['run_id'])}</code> · "
-        f"{html.escape(detail)}</div></div>"
+        f"<div>model <b>{html.escape(v['model'])}</b> · run <code>{html.escape(v['run_id'])}</code></div>"
+        f'<div style="margin-top:6px;font-size:16px">{html.escape(records.why(v))}</div></div>'
     )
 
 

@@ -19,7 +19,6 @@ from runner.audit import journal, trend
 from runner.audit.archive import LEDGER, finished_runs
 from runner.audit.render import CSP
 from runner.errors import SignoffError
-from runner.judge.evidence import MONITOR_CHAMPION_VERSION
 
 PAGE = "index.html"  # the overview: one row per model
 NOT_DECISIONS = ("run finished", "registered")  # journal events a run gets without anyone deciding
@@ -159,7 +158,7 @@ def _monitor_table(output_root: Path, model: str) -> str:
     if not monitors:
         return "<p>Not monitored yet (<code>signoff monitor</code>).</p>"
     rows = [_row([_run_link(output_root, run), _when(verdict), _verdict(verdict),
-                  html.escape(str(_evidence(run).get(MONITOR_CHAMPION_VERSION, "-"))),
+                  html.escape(str((verdict.champion or {}).get("version", "-"))),
                   f"<code>{html.escape(Path(str(verdict.extra.get('current', ''))).name) or '-'}</code>",
                   html.escape(", ".join(verdict.failed_gates)) or "-"])
             for run, verdict in reversed(monitors)]
@@ -172,13 +171,6 @@ def _read(run: Path) -> tuple[Path, records.Verdict]:
         return run, records.ArchivedRun(run).verdict
     except SignoffError:  # listed all the same: `signoff verify` says what is wrong with it
         return run, records.Verdict(run.parent.name, run.name, "unreadable")
-
-
-def _evidence(run: Path) -> dict:
-    try:
-        return records.ArchivedRun(run).evidence
-    except SignoffError:
-        return {}
 
 
 def _champion_text(model_dir: Path, champion_run: str | None) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from runner import records
 from runner.errors import SignoffError
 
 OPEN_ITEMS = "checklist.open_items"
@@ -56,7 +57,7 @@ def answer(
             status, text, link = "answered", "every stage notebook ran without error", None
         elif complete:
             status = "answered"
-            text = "; ".join(f"{name} = {_short(evidence[name])}" for name in names)
+            text = "; ".join(f"{name} = {records.shown(evidence[name])}" for name in names)
             link = f"{names[0].split('.')[0]}.html"
         elif item["id"] in attestations:
             status, text, link = "attested", attestations[item["id"]], None
@@ -81,7 +82,3 @@ def _matching(pattern: str, evidence: dict[str, Any]) -> list[str]:
     parts = pattern.split(".")
     return [name for name in evidence
             if len(name.split(".")) == len(parts) and fnmatch.fnmatchcase(name, pattern)]
-
-
-def _short(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)

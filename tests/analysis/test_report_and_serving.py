@@ -26,10 +26,19 @@ RUN = {
 
 
 def test_report_tables_show_the_recorded_verdict_readably_and_escaped():
-    assert "BLOCKED" in report.banner(RUN) and "gates not passed: auc" in report.banner(RUN)
-    undecided = {**RUN, "verdict": {**RUN["verdict"], "gates": [{**g, "status": "inconclusive"} if g["id"] == "auc"
-                                                                else g for g in RUN["verdict"]["gates"]]}}
-    assert "undecided on these rows: auc" in report.banner(undecided) and "not passed" not in report.banner(undecided)
+    assert "BLOCKED by auc (validate.roc_auc 0.8123, fail against min 0.9)." in report.banner(RUN)
+    undecided = {**RUN, "verdict": {**RUN["verdict"], "verdict": "WARN", "gates": [
+        {**g, "status": "inconclusive", "interval": [0.7, 0.95], "level": 0.95} if g["id"] == "auc" else g
+        for g in RUN["verdict"]["gates"]]}}
+    assert records.why(undecided["verdict"]) == (
+        "WARN: nothing blocks, but auc (validate.roc_auc 0.8123 95% [0.7, 0.95], inconclusive against min 0.9); "
+        "a person must approve before it is released.")
+    passed = {**RUN["verdict"], "verdict": "PASS", "gates": [{**g, "status": "pass"} for g in RUN["verdict"]["gates"]]}
+    assert records.why(passed) == "PASS: all 2 gates passed."
+    crashed = {**RUN["verdict"], "verdict": "ERROR", "stages": [{"name": "train", "status": "failed"}]}
+    assert records.why(crashed) == "ERROR: stage train failed; nothing can be released from this run."
+    missing = {**RUN["verdict"], "gates": [{**g, "status": "missing"} for g in RUN["verdict"]["gates"]]}
+    assert records.why(missing) == "BLOCKED by auc (no evidence validate.roc_auc); rows (no evidence eda.n_rows)."
     assert "credit&lt;b&gt;" in report.banner(RUN)
     passed_first = {**RUN, "verdict": {**RUN["verdict"], "gates": RUN["verdict"]["gates"][::-1]}}
     rows = report.gate_table(passed_first).reset_index().to_dict("records")  # the failed gate comes first anyway

@@ -91,7 +91,7 @@ def test_the_index_has_a_row_per_model_and_a_page_per_model_with_runs_trends_cha
                                                       {"id": "drift", "metric": "drift.psi", "status": "missing",
                                                        "threshold": {"max": 0.2}}], "2026-11-26T10:00:00+00:00")]
     monitor = _archived(tmp_path, "credit.monitor", "WARN", [], "2026-11-27T10:00:00+00:00",
-                        {"kind": "monitor", "current": "/data/november.parquet"})
+                        {"kind": "monitor", "current": "/data/november.parquet", "champion": {"version": "1"}})
     journal.append(runs[0] / records.DECISIONS, {"event": "approved", "by": "carol"})
     journal.append(tmp_path / "credit" / archive.LEDGER, {"event": "approved", "run_id": runs[0].name, "version": "1",
                                                           "by": "carol", "at": "2026-11-25T11:00:00+00:00"})
@@ -116,7 +116,7 @@ def test_the_index_has_a_row_per_model_and_a_page_per_model_with_runs_trends_cha
     assert listed[1][2:6] == ["BLOCKED", "discrimination, drift", "-", "-"]
     assert listed[2][2:6] == ["PASS", "-", "approved by carol", "\u2605 champion"]
     assert champions[1] == ["2026-11-25 11:00:00", "approved", "1", runs[0].name, "carol", "-"]
-    assert monitoring[1] == [monitor.name, "2026-11-27 10:00:00", "WARN", "-", "november.parquet", "-"]
+    assert monitoring[1] == [monitor.name, "2026-11-27 10:00:00", "WARN", "1", "november.parquet", "-"]
     assert f'href="credit/{runs[0].name}/html/report.html"' in text and 'href="index.html"' in text
     for page in (tmp_path / "index.html", tmp_path / "index-credit.html"):
         assert "Content-Security-Policy" in page.read_text() and ActiveContent(page.read_text()).found == []

@@ -121,9 +121,11 @@ def why(verdict: dict[str, Any]) -> str:
         waiting = [g for g in gates if g["status"] in ("fail", "inconclusive") and
                    (g["status"] == "fail" or g["severity"] == "block")]
         return f"WARN: nothing blocks, but {_listed(waiting)}; a person must approve before it is released."
-    open_warnings = [g["id"] for g in gates if g["status"] != "pass"]
-    return f"PASS: all {len(gates)} gates passed" + (
-        f" but {', '.join(open_warnings)} (warnings, undecided on these rows)" if open_warnings else "") + "."
+    undecided = [g["id"] for g in gates if g["status"] != "pass"]
+    if not undecided:
+        return f"PASS: all {len(gates)} gates passed."
+    return (f"PASS: {len(gates) - len(undecided)} of {len(gates)} gates passed and none failed; "
+            f"{', '.join(undecided)} (warnings) could not decide on these rows.")
 
 
 def _listed(gates: list[dict[str, Any]], first: int = 3) -> str:

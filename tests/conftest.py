@@ -141,14 +141,16 @@ class Example:
 
 @pytest.fixture(scope="session")
 def example_run(tmp_path_factory: pytest.TempPathFactory) -> Example:
-    """The README's example (`signoff run params/credit.yaml`: 10,000 rows, every stage, promoted to
-    champion in a new embedded MLflow store), plus a careless stage that prints a secret from the
+    """The README's example with automatic promotion (`signoff run params/credit.yaml -p
+    registry.promotion=auto`: 10,000 rows, every stage, promoted to champion in a new embedded MLflow
+    store), plus a careless stage that prints a secret from the
     environment and a secret stage parameter: made once, then kept as a snapshot."""
     base = tmp_path_factory.mktemp("example")
     project = copy_project(base / "project")
     leaky_stage(project)
     env = {"SIGNOFF_TEST_API_TOKEN": SECRET}
-    result = signoff("run", "params/credit.yaml", "-p", f"stages.leaky.note={SECRET}", cwd=project, env=env)
+    result = signoff("run", "params/credit.yaml", "-p", f"stages.leaky.note={SECRET}", "-p", "registry.promotion=auto",
+                     cwd=project, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     (run,) = run_folders(project)
     shutil.copytree(project, base / "snapshot", symlinks=True)

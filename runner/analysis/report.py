@@ -203,6 +203,12 @@ def evidence_table(run: dict[str, Any]) -> pd.DataFrame:
     ).set_index("evidence")
 
 
+def evidence_details(run: dict[str, Any]) -> str:
+    """The full evidence table, folded: a reviewer reads the gates first and opens this to check a figure."""
+    return (f"<details><summary>All {len(run['evidence'])} figures the stages recorded (open to read)</summary>"
+            f"{evidence_table(run).to_html()}</details>")
+
+
 def key_plots(run: dict[str, Any]) -> None:
     """Re-display every plot a stage glued for display, under its stage's name."""
     from IPython.display import Markdown, display

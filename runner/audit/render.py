@@ -1,9 +1,10 @@
 """Render executed notebooks to standalone HTML that opens in a browser without Jupyter.
 
 nbconvert does not sanitize notebook outputs by default, and its ``sanitize_html``
-switch escapes headings and paragraphs too.  A run's notebooks hold whatever their
-code displayed, so their HTML outputs go through nbconvert's SanitizeHTML
-preprocessor (bleach), with the tags and inline styles tables and banners need.
+switch escapes headings and paragraphs too (its bleach allows few tags).  A run's
+notebooks hold whatever their code displayed, so every piece of HTML on a page
+(outputs, rendered markdown) is cleaned by bleach as it is written, with the tags
+and inline styles tables and banners need; outputs of other active kinds are dropped.
 The page template (``html_template/signoff``) drops JupyterLab's CDN scripts and
 sets a Content-Security-Policy that allows none: an archived page runs nothing
 and fetches nothing.
@@ -24,7 +25,7 @@ if TYPE_CHECKING:  # nbconvert is imported when a page is rendered: the index an
 SAFE_TAGS = [
     "a", "abbr", "b", "blockquote", "br", "code", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i",
     "li", "ol", "p", "pre", "span", "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr",
-    "ul", "img",
+    "ul", "img", "details", "summary",
     # pandas writes a <style> block before every table; CSS cannot run script, and the
     # Content-Security-Policy below stops it from loading anything
     "style",
@@ -69,11 +70,21 @@ def warm() -> None:
 @functools.cache
 def _exporter(code: bool) -> HTMLExporter:
     """One exporter per process and kind of page: building one compiles its Jinja templates, about 0.2 s per
-    page otherwise."""
+    page otherwise.
+
+    Everything HTML is cleaned once, as it is written into the page (the template's ``clean_html``, here with
+    the tags and styles above): HTML outputs, and markdown after it is rendered.  nbconvert's preprocessor
+    would clean markdown *source*, escaping ``<x>`` in a code span before the markdown escapes it again
+    (the page would show ``&lt;x&gt;``); here it only drops outputs of other kinds (scripts, widgets)."""
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors.sanitize import SanitizeHTML
 
+    from runner.audit.sanitize import OutputsOnly
+
+    cleaner = SanitizeHTML(tags=SAFE_TAGS, attributes=SAFE_ATTRIBUTES, log=QUIET)
     exporter = HTMLExporter(template_name="signoff", extra_template_basedirs=[str(TEMPLATES)], log=QUIET,
-                            exclude_input=not code, exclude_input_prompt=not code)
-    exporter.register_preprocessor(SanitizeHTML(tags=SAFE_TAGS, attributes=SAFE_ATTRIBUTES, log=QUIET), enabled=True)
+                            exclude_input=not code, exclude_input_prompt=not code, sanitize_html=True)
+    exporter.register_filter("clean_html", cleaner.sanitize_html_tags)
+    exporter.register_preprocessor(OutputsOnly(log=QUIET, sanitized_output_types=set(),
+                                               safe_output_keys=OutputsOnly.KEPT), enabled=True)
     return exporter

@@ -35,6 +35,9 @@ def test_report_tables_show_the_recorded_verdict_readably_and_escaped():
         "a person must approve before it is released.")
     passed = {**RUN["verdict"], "verdict": "PASS", "gates": [{**g, "status": "pass"} for g in RUN["verdict"]["gates"]]}
     assert records.why(passed) == "PASS: all 2 gates passed."
+    open_warning = {**passed, "gates": [passed["gates"][0], {**passed["gates"][1], "status": "inconclusive"}]}
+    assert records.why(open_warning) == ("PASS: 1 of 2 gates passed and none failed; rows (warnings) could not decide "
+                                         "on these rows.")
     crashed = {**RUN["verdict"], "verdict": "ERROR", "stages": [{"name": "train", "status": "failed"}]}
     assert records.why(crashed) == "ERROR: stage train failed; nothing can be released from this run."
     missing = {**RUN["verdict"], "gates": [{**g, "status": "missing"} for g in RUN["verdict"]["gates"]]}

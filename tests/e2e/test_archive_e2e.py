@@ -68,7 +68,7 @@ def test_no_secret_is_archived_and_pages_are_inert_in_a_browser(example, tmp_pat
     assert SECRET not in result.stdout + result.stderr
     printed = "".join(o.get("text", "") for c in leaky.cells for o in c.get("outputs", []))
     assert "token in use: ***" in printed and "https://***@mlflow.example/" in printed
-    assert read_json(run / "provenance.json")["command"][-1] == "stages.leaky.note=***"
+    assert "stages.leaky.note=***" in read_json(run / "provenance.json")["command"]
 
     # provenance
     origin = read_json(run / "provenance.json")

@@ -49,8 +49,10 @@ def test_monitor_is_healthy_on_fresh_data_alerts_on_drift_and_archives_both(exam
         assert (folder / "html" / "report.html").is_file() and (folder / "notebooks" / "drift.ipynb").is_file()
     assert read_json(second / "manifest.json")["previous"] is not None
     assert run_folders(project) == [champion_run]  # the training chain is untouched
-    index = (project / "outputs" / "index.html").read_text(encoding="utf-8")
-    assert "credit-default.monitor" in index and second.name in index
+    index = (project / "outputs" / "index.html").read_text(encoding="utf-8")  # monitors under their model
+    assert "credit-default.monitor" not in index and '<b class="BLOCKED">BLOCKED</b>' in index  # the last monitor
+    model_page = (project / "outputs" / "index-credit-default.html").read_text(encoding="utf-8")
+    assert first.name in model_page and second.name in model_page
     assert decide("verify", cwd=project).returncode == 0
 
     missing = decide("monitor", "params/credit.yaml", "--current", str(project / "none.csv"), cwd=project)

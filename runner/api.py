@@ -98,9 +98,15 @@ def signoff(params: str | Path, overrides: list[str] | tuple[str, ...] = (), *, 
     layout = layout_for(Path(params), notebooks, output_root)
     with stopping.handled():
         outcome = pipeline.run(Path(params), list(overrides), layout, jobs or os.cpu_count() or 1,
-                               Progress(redact=redact.from_environment().text),
+                               Progress(redact=redact.from_environment().text, notebook=_in_notebook()),
                                by if by or key else provenance.user(), wait, key=_path(key))
     return Run(outcome.folder, outcome.release)
+
+
+def _in_notebook() -> bool:
+    """Called from a Jupyter kernel (JupyterLab, nbclient), where a live display replaces the log lines."""
+    shell = sys.modules["IPython"].get_ipython() if "IPython" in sys.modules else None
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
 
 
 def load(run_dir: str | Path) -> Run:

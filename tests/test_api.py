@@ -47,5 +47,8 @@ def test_the_example_notebook_runs_top_to_bottom(project, monkeypatch):
     outputs = [o for cell in nbformat.read(done, as_version=4).cells if cell.cell_type == "code" for o in cell.outputs]
     shown = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
     assert any("infra.loadable" in page and "PASS" in page for page in shown)  # the verdict, inline
+    board = next(page for page in shown if "<td><b>train</b></td>" in page)  # progress: one table, redrawn
+    assert "<td><b>infra</b></td><td>passed in" in board and "logged to MLflow" in board
+    assert not [o for o in outputs if o.get("name") == "stdout" and " INFO " in o.get("text", "")]  # no log lines
     assert any(o.get("data", {}).get("text/plain") == "[]" for o in outputs)  # the archive verifies
     assert len(run_folders(project)) == 1

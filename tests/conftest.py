@@ -118,13 +118,15 @@ HOSTILE = ('<script>document.title="pwned"</script>'
 
 
 def leaky_stage(project: Path) -> None:
-    """A stage that does what careless notebooks do: prints a token, a URI with a password, and raw HTML."""
+    """A stage that does what careless notebooks do: prints a token, a URI with a password, raw HTML, and a
+    table far wider than a page."""
     write_notebook(
         project / "notebooks" / "08_leaky.ipynb",
-        "import os\nfrom IPython.display import HTML, display",
+        "import os\nimport pandas as pd\nfrom IPython.display import HTML, display",
         'print("token in use:", os.environ["SIGNOFF_TEST_API_TOKEN"])\n'
         f'print("store: https://ann:{URI_PASSWORD}@mlflow.example/")\nprint("note:", note)',
         f"display(HTML({HOSTILE!r}))",
+        'pd.DataFrame([[f"column {i} value" for i in range(60)]], columns=[f"feature_{i}" for i in range(60)])',
         parameters='note: str = ""',
         needs=["eda"],
     )

@@ -118,11 +118,17 @@ def _trends(runs: list[tuple[Path, records.Verdict]]) -> str:
         threshold = {k: v for k, v in (latest.get("threshold") or {}).items() if k in ("min", "max")}
         rows.append(_row([html.escape(gate_id), f"<code>{html.escape(str(latest.get('metric', '')))}</code>",
                           html.escape(", ".join(f"{k} {v:g}" for k, v in threshold.items())) or "-",
-                          trend.svg(points, threshold), html.escape(str(latest.get("status", ""))),
-                          str(len(points))]))
+                          trend.svg(points, threshold), html.escape(_latest(latest)), str(len(points))]))
     if not rows:
         return "<p>No gate was judged yet.</p>"
-    return _table(("gate", "metric", "threshold (latest)", "each run, oldest first", "latest status", "runs"), rows)
+    return _table(("gate", "metric", "threshold (latest)", "each run, oldest first", "latest", "runs"), rows)
+
+
+def _latest(gate: dict) -> str:
+    """The newest run's status and figure (with its interval) for a gate."""
+    figure = gate.get("estimate", gate.get("observed"))
+    found = "" if figure is None else f": {records.shown(figure)} {records.interval_text(gate)}".rstrip()
+    return f"{gate.get('status', '')}{found}"
 
 
 def _runs_table(output_root: Path, runs: list[tuple[Path, records.Verdict]], champion_run: str | None) -> str:

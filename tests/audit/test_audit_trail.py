@@ -108,7 +108,8 @@ def test_the_index_has_a_row_per_model_and_a_page_per_model_with_runs_trends_cha
     text = (tmp_path / "index-credit.html").read_text(encoding="utf-8")
     model = Tables(text)
     trends, listed, champions, monitoring = model.tables
-    assert [r[:3] + r[4:] for r in trends[1:]] == [["discrimination", "validate.roc_auc", "min 0.7", "fail", "2"],
+    assert [r[:3] + r[4:] for r in trends[1:]] == [["discrimination", "validate.roc_auc", "min 0.7",
+                                                    "fail: 0.66 [0.62, 0.69]", "2"],
                                                    ["drift", "drift.psi", "max 0.2", "missing", "1"]]
     assert model.tooltips == ["min 0.7", f"{runs[0].name}: 0.81 [0.78, 0.84] (pass)",
                               f"{runs[1].name}: 0.66 [0.62, 0.69] (fail)", "max 0.2"]  # drift: no figure to draw

@@ -36,8 +36,8 @@ def chromium() -> str:
 
 
 def open_in_browser(page_file, screenshot):
-    """Text, title and every request of a page opened from disk in headless Chromium, and how many points its
-    charts draw."""
+    """Text, title and every request of a page opened from disk in headless Chromium, how many points its
+    charts draw, and whether it fits the window's width (a wide table scrolls inside it)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -48,9 +48,10 @@ def open_in_browser(page_file, screenshot):
         page.goto(page_file.as_uri())
         page.wait_for_load_state("load")
         text, title, drawn = page.inner_text("body"), page.title(), page.locator("svg circle").count()
+        fits = page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
         page.screenshot(path=str(screenshot), full_page=True)
         browser.close()
-    return text, title, requests, drawn
+    return text, title, requests, drawn, fits
 
 
 def test_no_secret_is_archived_and_pages_are_inert_in_a_browser(example, tmp_path):
@@ -86,21 +87,25 @@ def test_no_secret_is_archived_and_pages_are_inert_in_a_browser(example, tmp_pat
     assert "click me" in (run / "html" / "leaky.html").read_text(encoding="utf-8")
 
     # in a real browser: the index lists the run, the report shows the verdict, nothing is fetched, nothing runs
-    index_text, _, index_requests, _ = open_in_browser(outputs / "index.html", tmp_path / "index.png")
+    index_text, _, index_requests, _, _ = open_in_browser(outputs / "index.html", tmp_path / "index.png")
     assert run.name in index_text and "PASS" in index_text and "version 1" in index_text
     model_page = outputs / "index-credit-default.html"
-    model_text, _, model_requests, drawn = open_in_browser(model_page, tmp_path / "model.png")
+    model_text, _, model_requests, drawn, _ = open_in_browser(model_page, tmp_path / "model.png")
     assert "Gated figures across runs" in model_text and run.name in model_text and "promoted" in model_text
     assert drawn == len(read_json(run / "verdict.json")["gates"])  # a point per gate of the one run
-    report_text, _, report_requests, _ = open_in_browser(run / "html" / "report.html", tmp_path / "report.png")
+    report_text, _, report_requests, _, report_fits = open_in_browser(run / "html" / "report.html",
+                                                                      tmp_path / "report.png")
     assert "PASS" in report_text and "Release checklist" in report_text and manifest["sha256"] in report_text
-    _, title, leaky_requests, _ = open_in_browser(run / "html" / "leaky.html", tmp_path / "leaky.png")
+    _, title, leaky_requests, _, leaky_fits = open_in_browser(run / "html" / "leaky.html", tmp_path / "leaky.png")
     assert title != "pwned"
     opened = ((outputs / "index.html", index_requests), (model_page, model_requests),
               (run / "html" / "report.html", report_requests), (run / "html" / "leaky.html", leaky_requests))
     for page, requests in opened:
         assert requests == [page.as_uri()]  # the page itself, nothing else
     assert (tmp_path / "report.png").stat().st_size > 10_000
+    wide = [name for name in ("eda", "validate", "explain", "drift") if not open_in_browser(
+        run / "html" / f"{name}.html", tmp_path / f"{name}.png")[4]]
+    assert report_fits and leaky_fits and wide == []  # tables within the page (the leaky one scrolls in place)
 
     # permissions: nothing in the run writable by group or others, archived files read-only
     for path in [run, *run.rglob("*")]:

@@ -2,6 +2,7 @@
 
 import json
 import re
+from html.parser import HTMLParser
 
 import nbformat
 import pytest
@@ -16,6 +17,33 @@ from runner.run import stages
 pytestmark = pytest.mark.slow
 
 EVIDENCE_STAGES = ("explain", "fairness", "drift")
+
+
+class Outline(HTMLParser):
+    """A page's headings and folded sections (``<details>`` summaries) in order, and its text after the banner."""
+
+    def __init__(self, page: str):
+        super().__init__()
+        self.headings, self.summaries, self.text, self._into = [], [], "", None
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("h1", "h2"):
+            self._into = self.headings
+            self.headings.append("")
+        elif tag == "summary":
+            self._into = self.summaries
+            self.summaries.append("")
+
+    def handle_endtag(self, tag):
+        if tag in ("h1", "h2", "summary"):
+            self._into[-1] = self._into[-1].replace("\u00b6", "").strip()
+            self._into = None
+
+    def handle_data(self, data):
+        self.text += data
+        if self._into is not None:
+            self._into[-1] += data
 
 
 def test_example_run_passes_then_a_stricter_policy_blocks(example):
@@ -76,6 +104,11 @@ def test_example_run_passes_then_a_stricter_policy_blocks(example):
     report = (run / "html" / "report.html").read_text(encoding="utf-8")
     for text in ("PASS", "discrimination", "data:image/png", "model.leakage", "ATTESTED", "evidently_drift.html"):
         assert text in report, text
+    outline = Outline(report)  # one page, top to bottom, in the order a reviewer reads it
+    assert outline.headings == ["Gating report", "Gates", "Against the champion", "Gate policy", "Release checklist",
+                                "Evidence map", "Stages", "Key plots and tables", "All evidence"]
+    assert outline.text.index("PASS: 17 of 19 gates passed") < outline.text.index("Gates")  # the why, on top
+    assert outline.summaries == [f"All {len(evidence)} figures the stages recorded (open to read)"]  # folded
     code = '<span class="kn">import</span>'  # nbconvert's highlighting of a code cell's import
     assert code not in report and code in (run / "html" / "validate.html").read_text(encoding="utf-8")  # for readers
     texts = [p.read_text(encoding="utf-8", errors="ignore") for p in run.rglob("*") if p.suffix in (".ipynb", ".html")]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -20,7 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
-from conftest import allowed_line, decide, keep_stages, make_key, read_json, run_folders, signoff
+from conftest import ROOT, allowed_line, decide, keep_stages, make_key, read_json, run_folders, signoff
 
 from runner import mlflow_store
 from runner.analysis import datasets
@@ -180,35 +181,60 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def mlflow_server(tmp_path):
-    """A real `mlflow server` on 127.0.0.1 with a SQLite backend and proxied artifacts, stopped afterwards.
+def started(command: list[str], log: Path, cwd: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """An MLflow server started with ``command`` (its port given as ``PORT``), once it answers ``/health``.
     Without the GenAI job runner MLflow 3 starts beside it (a process of its own that Signoff never uses):
     up in about half the time, and stopped in seconds."""
     port = free_port()
-    store = tmp_path / "server"
-    store.mkdir()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}", "--artifacts-destination",
-         str(store / "artifacts")],
-        stdout=subprocess.DEVNULL, stderr=(store / "server.log").open("w"),
-        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}, start_new_session=True,
-    )
+    process = subprocess.Popen([arg.replace("PORT", str(port)) for arg in command], cwd=cwd,
+                               stdout=subprocess.DEVNULL, stderr=log.open("w"), start_new_session=True,
+                               env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
     uri = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:
         try:
             urllib.request.urlopen(f"{uri}/health", timeout=2)
-            break
+            return process, uri
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                pytest.fail("mlflow server did not start: " + (store / "server.log").read_text())
+                pytest.fail(f"{' '.join(command)} did not start: " + log.read_text())
             time.sleep(0.5)
-    yield uri
+
+
+def stop(process: subprocess.Popen) -> None:
     os.killpg(process.pid, signal.SIGTERM)  # the server and its uvicorn worker
     process.wait(timeout=30)
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """A real `mlflow server` on 127.0.0.1 with a SQLite backend and proxied artifacts, stopped afterwards."""
+    store = tmp_path / "server"
+    store.mkdir()
+    process, uri = started([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", "PORT",
+                            "--workers", "1", "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}",
+                            "--artifacts-destination", str(store / "artifacts")], store / "server.log")
+    yield uri
+    stop(process)
+
+
+def test_the_readmes_mlflow_ui_line_shows_signoffs_runs_with_their_verdict(example, tmp_path):
+    line = re.search(r"`(mlflow ui [^`]+)`", (ROOT / "README.md").read_text(encoding="utf-8")).group(1)
+    assert "--workers 1" in line and "--host 127.0.0.1" in line
+    command = [sys.executable, "-m", "mlflow", *line.split()[1:]]
+    command[command.index("--port") + 1] = "PORT"
+    process, uri = started(command, tmp_path / "ui.log", cwd=example.project)
+    try:
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri=uri)
+        experiment = client.get_experiment_by_name("credit-default")
+        (tracked,) = client.search_runs([experiment.experiment_id])
+        assert tracked.info.run_name == f"PASS {example.run.name}" and tracked.data.tags["signoff.verdict"] == "PASS"
+        assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # the classic runs view
+    finally:
+        stop(process)
 
 
 def test_the_same_flow_against_a_real_mlflow_server(project, mlflow_server, monkeypatch):

@@ -50,7 +50,8 @@ def page(output_root: Path, models: list[str] | None = None) -> str:
     body = _table(("model", "runs", "latest run", "started (UTC)", "verdict", "champion", "last monitor",
                    "verdicts so far"), rows) if rows else "<p>No runs yet.</p>"
     return _document("Signoff archive", (
-        f"<h1>Signoff archive</h1>\n<p>{len(models)} models under <code>{html.escape(str(output_root))}</code>; "
+        f"<h1>Signoff archive</h1>\n<p>{_count(len(models), 'model')} under "
+        f"<code>{html.escape(str(output_root))}</code>; "
         "each model's page has its runs, the trend of every gated figure, its champion history and its "
         "monitoring. Check that nothing was altered with <code>signoff verify</code>.</p>\n" + body))
 
@@ -90,7 +91,8 @@ def _model_page(output_root: Path, model: str) -> str:
     champion_run = champion(model_dir)
     sections = [
         f'<nav><a href="{PAGE}">&larr; all models</a></nav>\n<h1>{html.escape(model)}</h1>\n'
-        f"<p>{len(runs)} runs; champion: {html.escape(_champion_text(model_dir, champion_run)) or 'none'}.</p>",
+        f"<p>{_count(len(runs), 'run')}; champion: "
+        f"{html.escape(_champion_text(model_dir, champion_run)) or 'none'}.</p>",
         "<h2>Gated figures across runs</h2>\n" + _trends(runs),
         "<h2>Runs</h2>\n" + _runs_table(output_root, runs, champion_run),
         "<h2>Champion history</h2>\n" + _champion_history(model_dir),
@@ -189,6 +191,10 @@ def _run_link(output_root: Path, run: Path) -> str:
         return html.escape(run.name)
     link = html.escape(run.relative_to(output_root).as_posix())
     return f'<a href="{link}/html/report.html">{html.escape(run.name)}</a>'
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _when(verdict: records.Verdict) -> str:

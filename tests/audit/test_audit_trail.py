@@ -97,7 +97,10 @@ def test_the_index_has_a_row_per_model_and_a_page_per_model_with_runs_trends_cha
                                                           "by": "carol", "at": "2026-11-25T11:00:00+00:00"})
     journal.append(tmp_path / "credit" / archive.LEDGER, {"event": "rejected", "run_id": runs[1].name, "version": "2"})
 
-    overview = Tables(index.write(tmp_path).read_text(encoding="utf-8"))
+    front = index.write(tmp_path).read_text(encoding="utf-8")
+    overview = Tables(front)
+    assert "<p>1 model under" in front
+    assert "<p>2 runs; champion: version 1" in (tmp_path / "index-credit.html").read_text(encoding="utf-8")
     (header, row), = overview.tables  # the monitor folder is not a model of its own
     assert dict(zip(header, row)) == {
         "model": "credit", "runs": "2", "latest run": runs[1].name, "started (UTC)": "2026-11-26 10:00:00",

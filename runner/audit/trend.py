@@ -23,8 +23,8 @@ class Point:
 def svg(points: list[Point], threshold: dict[str, float]) -> str:
     """The runs' figures left to right (oldest first), each interval as a whisker, the threshold as a dashed line;
     each point's tooltip names its run, value and status."""
-    drawn = [p for p in points if _finite(p.value)]
-    span = [v for p in drawn for v in (p.value, *(p.interval or ())) if _finite(v)]
+    drawn = [(i, p) for i, p in enumerate(points) if _finite(p.value)]
+    span = [v for _, p in drawn for v in (p.value, *(p.interval or ())) if _finite(v)]
     span += [v for v in threshold.values() if _finite(v)]
     if not span:
         return '<span class="no-trend">no figure recorded</span>'
@@ -41,12 +41,11 @@ def svg(points: list[Point], threshold: dict[str, float]) -> str:
 
     parts = [f'<line x1="0" x2="{WIDTH}" y1="{y(v)}" y2="{y(v)}" stroke="#c0392b" stroke-dasharray="4 3">'
              f'<title>{html.escape(side)} {v:g}</title></line>' for side, v in threshold.items() if _finite(v)]
-    index = {id(p): i for i, p in enumerate(points)}
     if len(drawn) > 1:
-        path = " ".join(f"{x(index[id(p)])},{y(p.value)}" for p in drawn)  # type: ignore[arg-type]
+        path = " ".join(f"{x(i)},{y(p.value)}" for i, p in drawn)  # type: ignore[arg-type]
         parts.append(f'<polyline points="{path}" fill="none" stroke="#aab7b8"/>')
-    for p in drawn:
-        at, colour = x(index[id(p)]), COLOURS.get(p.status, OTHER)
+    for i, p in drawn:
+        at, colour = x(i), COLOURS.get(p.status, OTHER)
         if p.interval and all(_finite(v) for v in p.interval):
             parts.append(f'<line x1="{at}" x2="{at}" y1="{y(p.interval[0])}" y2="{y(p.interval[1])}" '
                          f'stroke="{colour}"/>')

@@ -9,6 +9,7 @@ same lines go to its ``run.log``.  Stages run in threads, so every write holds o
 
 from __future__ import annotations
 
+import html
 import sys
 import threading
 import time
@@ -113,8 +114,6 @@ class Board:
             self._draw()
 
     def _draw(self) -> None:
-        import html
-
         rows = "".join(f"<tr><td><b>{html.escape(stage)}</b></td><td>{html.escape(state)}</td></tr>"
                        for stage, state in self.rows.items())
         self.handle.update(self.html(f"<table>{rows}</table><div>{html.escape(self.latest)}</div>"))

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import ks_2samp
+from scipy.stats import ks_2samp, kstwobign, norm
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import cross_val_predict
 
@@ -60,26 +60,46 @@ def prediction_ks(reference_scores: np.ndarray, current_scores: np.ndarray) -> f
     """Two-sample K-S statistic between the model's score distributions (0 = identical): scores of a
     binary classifier, predicted values of a regressor, and for a multiclass model the largest over
     its classes' probabilities."""
-    if reference_scores.ndim == 2:
-        return max(prediction_ks(reference_scores[:, k], current_scores[:, k])
-                   for k in range(reference_scores.shape[1]))
-    return float(ks_2samp(reference_scores, current_scores).statistic)
+    return max(float(found.statistic) for found in _per_column(reference_scores, current_scores))
 
 
 def prediction_shift(reference_scores: np.ndarray, current_scores: np.ndarray, level: float = 0.95) -> dict[str, float]:
-    """:func:`prediction_ks` with a distribution-free interval at ``level``.  By the Dvoretzky-Kiefer-Wolfowitz
-    inequality (Massart's constant) a sample's empirical distribution lies within sqrt(ln(2/a) / 2n) of its
-    population's everywhere, with probability 1 - a; so the populations' K-S distance lies within the sum of
-    the two samples' bands of the observed one (a split between the samples and, for a multiclass model,
-    its classes).  It holds at any sample size and errs wide: its coverage is above ``level``, never below."""
-    statistic = prediction_ks(reference_scores, current_scores)
-    alpha = (1 - level) / (2 * (reference_scores.shape[1] if reference_scores.ndim == 2 else 1))
-    reach = sum(math.sqrt(math.log(2 / alpha) / (2 * len(scores))) for scores in (reference_scores, current_scores))
-    return {"prediction_ks": statistic, "prediction_ks_ci_low": max(0.0, statistic - reach),
-            "prediction_ks_ci_high": min(1.0, statistic + reach)}
+    """:func:`prediction_ks` with an interval at ``level`` on the populations' K-S distance D.
+
+    The lower end inverts the K-S test: above 0 only where the test rejects "no shift" (the observed distance
+    less the test's critical value, the Kolmogorov quantile times sqrt((n + m) / nm)), so with no shift the
+    interval starts at 0 as often as the level says.  The upper end is the observed distance plus the normal
+    quantile times the standard error of the two empirical distributions' difference where they differ most.
+    A distance is a supremum, so no interval of it is exact everywhere: this one holds its level with no
+    shift, where a drift gate's false alarms are decided, and errs wide once the samples differ (98-99% in
+    simulation; the Dvoretzky-Kiefer-Wolfowitz band used before held 100%, being about 1.4 times as wide).
+    A multiclass model's level is split between its classes."""
+    reference_scores, current_scores = _columns(reference_scores), _columns(current_scores)
+    n, m = len(reference_scores), len(current_scores)
+    alpha = (1 - level) / reference_scores.shape[1]
+    critical = float(kstwobign.isf(alpha)) * math.sqrt((n + m) / (n * m))
+    statistic, low, high = 0.0, 0.0, 0.0
+    for k, found in enumerate(_per_column(reference_scores, current_scores)):
+        f = np.mean(reference_scores[:, k] <= found.statistic_location)
+        g = np.mean(current_scores[:, k] <= found.statistic_location)
+        error = math.sqrt(f * (1 - f) / n + g * (1 - g) / m)
+        statistic = max(statistic, float(found.statistic))
+        low = max(low, found.statistic - critical)
+        high = max(high, found.statistic + float(norm.isf(alpha / 2)) * error)
+    return {"prediction_ks": statistic, "prediction_ks_ci_low": float(low), "prediction_ks_ci_high": min(1.0, high)}
 
 
-def domain_classifier(reference: pd.DataFrame, current: pd.DataFrame, seed: int, max_rows: int, n_boot: int = 200,
+def _columns(scores: np.ndarray) -> np.ndarray:
+    return scores if scores.ndim == 2 else scores[:, None]
+
+
+def _per_column(reference_scores: np.ndarray, current_scores: np.ndarray) -> list[Any]:
+    """scipy's two-sample K-S result (statistic and where it is reached) for each column of scores."""
+    reference_scores, current_scores = _columns(reference_scores), _columns(current_scores)
+    return [ks_2samp(reference_scores[:, k], current_scores[:, k]) for k in range(reference_scores.shape[1])]
+
+
+def domain_classifier(reference: pd.DataFrame, current: pd.DataFrame, seed: int, max_rows: int, n_boot: int = 1000,
                       level: float = 0.95) -> dict[str, float]:
     """Cross-validated ROC AUC of a classifier told to separate reference rows from current rows, with a
     bootstrap interval at ``level`` over its out-of-fold scores (the folds' refits are not redone: the

@@ -66,9 +66,10 @@ def disparities(
     (the bounded-group-loss view): ``mae_difference`` and ``mae_ratio`` (worst over best group error),
     and mean-prediction parity (``mean_prediction_difference``, ``mean_prediction_ratio`` min / max).
 
-    With ``n_boot`` > 0, every difference and ratio gets a percentile interval at ``level``
-    (``<figure>_ci_low``, ``<figure>_ci_high``) from ``n_boot`` bootstrap resamples of all the
-    compared rows, each figure computed from the same resamples.
+    With ``n_boot`` > 0, every difference and ratio gets an interval at ``level`` (``<figure>_ci_low``,
+    ``<figure>_ci_high``) from ``n_boot`` bootstrap resamples of all the compared rows, each figure computed
+    from the same resamples, signed group differences folded at 0 (:func:`_gap`): it holds a fair model's 0
+    or 1 as often as the level says.
     """
     sizes = pd.Series(groups).value_counts()
     kept = sizes[sizes >= min_group_size].index
@@ -92,43 +93,61 @@ def disparities(
                 "smallest_group_rows": int(sizes[kept].min())}
     if n_boot:
         codes, uniques = pd.factorize(kept_groups)
-        for name, samples in _resampled(y, pred, threshold, codes, len(uniques), task, n_boot, seed).items():
-            figures[f"{name}_ci_low"], figures[f"{name}_ci_high"] = resampling.percentile_interval(samples, level)
+        for name, (low, high) in _intervals(y, pred, threshold, codes, len(uniques), task, n_boot, seed, level).items():
+            figures[f"{name}_ci_low"], figures[f"{name}_ci_high"] = low, high
     return figures
 
 
-def _resampled(y: np.ndarray, pred: np.ndarray, threshold: float | None, codes: np.ndarray, n_groups: int,
-               task: str, n_boot: int, seed: int) -> dict[str, np.ndarray]:
-    """Each difference and ratio :func:`disparities` reports, in every resample, from one pass of per-group
-    weighted sums."""
-    def sums(*columns: np.ndarray) -> list[np.ndarray]:
-        found = resampling.group_sums(np.column_stack(columns), codes, n_groups, n_boot, seed)
-        return [found[..., i] for i in range(len(columns))]
+def _intervals(y: np.ndarray, pred: np.ndarray, threshold: float | None, codes: np.ndarray, n_groups: int,
+               task: str, n_boot: int, seed: int, level: float) -> dict[str, tuple[float, float]]:
+    """The interval of each difference and ratio :func:`disparities` reports, from one pass of per-group
+    weighted sums: the per-group rates, as observed and in every resample, give each figure's interval by
+    :func:`_gap` (a ratio min / max is exp(-gap) of the log rates)."""
+    def rates(*pairs: tuple[np.ndarray, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per group, each numerator's weighted sum over its denominator's, observed and in every resample."""
+        table = np.column_stack([column for pair in pairs for column in pair]).astype(np.float64)
+        observed = np.stack([np.bincount(codes, weights=column, minlength=n_groups) for column in table.T], axis=-1)
+        drawn = resampling.group_sums(table, codes, n_groups, n_boot, seed)
+        return [(resampling.rate(observed[:, 2 * k], observed[:, 2 * k + 1]),
+                 resampling.rate(drawn[..., 2 * k], drawn[..., 2 * k + 1])) for k in range(len(pairs))]
 
     rows = np.ones(len(y))
     if task == "binary":
         decided = (pred >= threshold).astype(float)
-        n, chosen, positives, caught, negatives, false_alarms = sums(
-            rows, decided, y, y * decided, 1 - y, (1 - y) * decided)
-        selection = resampling.rate(chosen, n)
-        tpr, fpr = resampling.rate(caught, positives), resampling.rate(false_alarms, negatives)
-        return {"statistical_parity_difference": resampling.spread(selection),
-                "disparate_impact_ratio": resampling.min_over_max(selection),
-                "equal_opportunity_difference": resampling.spread(tpr),
-                "average_odds_difference": (resampling.spread(tpr) + resampling.spread(fpr)) / 2}
+        selection, tpr, fpr = rates((decided, rows), (y * decided, y), ((1 - y) * decided, 1 - y))
+        return {"statistical_parity_difference": _gap([selection], level),
+                "disparate_impact_ratio": _gap([selection], level, ratio=True),
+                "equal_opportunity_difference": _gap([tpr], level),
+                "average_odds_difference": _gap([tpr, fpr], level, mean=True)}
     if task == "multiclass":
         decided = pred.argmax(axis=1)
-        n, right, *given = sums(rows, (decided == y).astype(float),
-                                *((decided == code).astype(float) for code in range(pred.shape[1])))
-        by_class = np.column_stack([resampling.min_over_max(resampling.rate(g, n)) for g in given])
-        return {"accuracy_difference": resampling.spread(resampling.rate(right, n)),
-                "disparate_impact_ratio": np.fmin.reduce(by_class, axis=1)}  # over the classes anyone was given
-    n, errors, predicted = sums(rows, np.abs(y - pred), pred)
-    mae, mean_prediction = resampling.rate(errors, n), resampling.rate(predicted, n)
-    best, worst = resampling.extremes(mae)
-    return {"mae_difference": worst - best, "mae_ratio": resampling.rate(worst, best),
-            "mean_prediction_difference": resampling.spread(mean_prediction),
-            "mean_prediction_ratio": resampling.min_over_max(mean_prediction)}
+        right, *given = rates(((decided == y), rows), *(((decided == code), rows) for code in range(pred.shape[1])))
+        anyone = [share for share in given if np.nanmax(share[0]) > 0]  # the classes anyone was given
+        return {"accuracy_difference": _gap([right], level), "disparate_impact_ratio": _gap(anyone, level, ratio=True)}
+    mae, mean_prediction = rates((np.abs(y - pred), rows), (pred, rows))
+    best_over_worst = _gap([mae], level, ratio=True)
+    return {"mae_difference": _gap([mae], level), "mae_ratio": (1 / best_over_worst[1], 1 / best_over_worst[0]),
+            "mean_prediction_difference": _gap([mean_prediction], level),
+            "mean_prediction_ratio": _gap([mean_prediction], level, ratio=True)}
+
+
+def _gap(figures: list[tuple[np.ndarray, np.ndarray]], level: float, ratio: bool = False,
+        mean: bool = False) -> tuple[float, float]:
+    """The interval of the largest gap between groups of one figure (max - min) or, with several, of the largest
+    over all of them (``mean``: of the mean of their gaps, as the average odds difference is); ``ratio``: of
+    min / max instead, through the gap of the logs.  Folded signed differences
+    (:func:`runner.analysis.resampling.largest_gaps`), which hold a true gap of 0; where a group's rate is 0 or
+    undefined (no log, no sign), the percentile interval of the resampled figure instead."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logged = [(np.log(point), np.log(drawn)) for point, drawn in figures] if ratio else figures
+    found = resampling.largest_gaps([point for point, _ in logged], [drawn for _, drawn in logged], level)
+    if found is None:
+        spreads = [resampling.min_over_max(drawn) if ratio else resampling.spread(drawn) for _, drawn in figures]
+        combined = np.mean(spreads, axis=0) if mean else (np.fmin.reduce(spreads) if ratio else np.fmax.reduce(spreads))
+        return resampling.percentile_interval(combined, level)
+    lows, highs = zip(*found)
+    low, high = (np.mean(lows), np.mean(highs)) if mean else (max(lows), max(highs))
+    return (float(np.exp(-high)), float(np.exp(-low))) if ratio else (float(low), float(high))
 
 
 def _binary(y: np.ndarray, score: np.ndarray, decided: np.ndarray, groups: np.ndarray) -> dict[str, Any]:

@@ -5,7 +5,8 @@ weights, how many times each row was drawn: every figure that is a ratio of per-
 rate, a true-positive rate, a mean absolute error) then comes out of one matrix product of the weights with
 the rows' indicator columns.  All the figures of one sensitive feature come from the same resamples in one
 pass, on every row (no subsample, no rescaling): 1,000 resamples of 200,000 rows
-take about 5 s on one core (mostly drawing the rows), where fairlearn took minutes.
+take about 5 s on one core (mostly drawing the rows), where fairlearn took minutes.  A gap between groups,
+which cannot fall below 0, gets its interval from the signed differences (:func:`largest_gaps`).
 """
 
 from __future__ import annotations
@@ -47,6 +48,43 @@ def percentile_interval(samples: np.ndarray, level: float = 0.95) -> tuple[float
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(kept, [tail, 100 - tail])
     return float(low), float(high)
+
+
+def largest_gaps(points: list[np.ndarray], samples: list[np.ndarray], level: float = 0.95
+                 ) -> list[tuple[float, float]] | None:
+    """For each of several per-group figures (``points``: one value per group; ``samples``: ``(n_boot,
+    n_groups)``), an interval at ``level`` on its largest gap between two groups (max - min), the intervals
+    holding together; None when a group's value is undefined or infinite (no interval by this route).
+
+    Why not the percentile interval of the resampled max - min: a gap is never below 0, so where the groups are
+    truly alike (a fair model: the population gap is 0) every resampled gap lies above the truth and that
+    interval misses it in about half the samples.  Here each pairwise difference keeps its sign: the bootstrap's
+    largest standardised deviation over all of them (max-|z|) gives intervals that hold for every pair at once;
+    each is folded at 0 (an interval across 0 starts at 0), and the largest gap lies between the largest folded
+    lower end and the largest upper end.  A resample where a group's value is undefined (it drew no positive)
+    is left out; one where it is infinite (a log of a rate of 0) counts as a deviation beyond any bound."""
+    estimates, resampled, owner = [], [], []
+    for part, (point, sample) in enumerate(zip(points, samples)):
+        first, second = np.triu_indices(len(point), 1)
+        estimates.append(point[first] - point[second])
+        resampled.append(sample[:, first] - sample[:, second])
+        owner.append(np.full(len(first), part))
+    estimate, drawn, owners = np.concatenate(estimates), np.concatenate(resampled, axis=1), np.concatenate(owner)
+    if not np.all(np.isfinite(estimate)):
+        return None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        error = np.nanstd(np.where(np.isfinite(drawn), drawn, np.nan), axis=0)
+        deviation = np.abs(drawn - estimate)
+        standardised = np.where(deviation == 0, 0.0, deviation / error)
+    defined = ~np.isnan(standardised).all(axis=1)
+    if not defined.any():
+        return None
+    critical = np.quantile(np.nanmax(standardised[defined], axis=1), level)
+    low, high = estimate - critical * error, estimate + critical * error
+    folded_low = np.where((low <= 0) & (high >= 0), 0.0, np.minimum(np.abs(low), np.abs(high)))
+    folded_high = np.maximum(np.abs(low), np.abs(high))
+    return [(float(folded_low[owners == part].max()), float(folded_high[owners == part].max()))
+            for part in range(len(points))]
 
 
 def rate(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:

@@ -29,22 +29,49 @@ def test_undefined_rates_are_left_out_of_the_interval():
     assert resampling.percentile_interval(np.array([np.nan, 1.0, 1.0])) == (1.0, 1.0)
 
 
-def test_intervals_cover_the_population_difference_and_ratio_at_their_level():
-    """Group a is selected with probability 0.30 and b with 0.22 (a difference of 0.08, a ratio of 0.733):
-    over 400 samples of 1,000 rows, the 95% intervals hold the population values 92-98% of the time."""
+@pytest.mark.parametrize("rates", [(0.30, 0.22), (0.25, 0.25)], ids=["unequal", "alike"])
+def test_intervals_cover_the_population_difference_and_ratio_at_their_level(rates):
+    """Groups a and b selected with these probabilities (unequal: a difference of 0.08, a ratio of 0.733; alike:
+    a fair model, 0 and 1, where a gap's percentile interval lies above the truth about half the time): over
+    400 samples of 1,000 rows, the 95% intervals hold the population values 92-98% of the time."""
     rng = np.random.default_rng(0)
     hits = np.zeros(2)
     draws = 400
     for draw in range(draws):
         codes = (rng.random(1000) < 0.4).astype(int)
-        chosen = (rng.random(1000) < np.where(codes == 0, 0.30, 0.22)).astype(float)
+        chosen = (rng.random(1000) < np.where(codes == 0, *rates)).astype(float)
         n, selected = np.moveaxis(resampling.group_sums(np.column_stack([np.ones(1000), chosen]), codes, 2, 200,
                                                         seed=draw), -1, 0)
+        observed = np.bincount(codes, weights=chosen) / np.bincount(codes)
         selection = resampling.rate(selected, n)
-        low, high = resampling.percentile_interval(resampling.spread(selection))
-        ratio_low, ratio_high = resampling.percentile_interval(resampling.min_over_max(selection))
-        hits += [low <= 0.08 <= high, ratio_low <= 0.22 / 0.30 <= ratio_high]
+        [(low, high)] = resampling.largest_gaps([observed], [selection])
+        [(log_low, log_high)] = resampling.largest_gaps([np.log(observed)], [np.log(selection)])
+        hits += [low <= abs(rates[0] - rates[1]) <= high,
+                 np.exp(-log_high) <= min(rates) / max(rates) <= np.exp(-log_low)]
     assert 0.92 <= hits[0] / draws <= 0.98 and 0.92 <= hits[1] / draws <= 0.98, hits / draws
+
+
+def test_gaps_over_many_groups_hold_together_and_start_at_zero_across_it():
+    """Three alike groups: the largest gap's interval reaches 0 as often as the level says, though three pairs
+    are compared (each pair's own 95% interval would miss one of them more often)."""
+    rng = np.random.default_rng(1)
+    reaches_zero = 0
+    for draw in range(300):
+        codes = rng.integers(0, 3, 1500)
+        chosen = (rng.random(1500) < 0.3).astype(float)
+        n, selected = np.moveaxis(resampling.group_sums(np.column_stack([np.ones(1500), chosen]), codes, 3, 200,
+                                                        seed=draw), -1, 0)
+        observed = np.bincount(codes, weights=chosen) / np.bincount(codes)
+        [(low, high)] = resampling.largest_gaps([observed], [resampling.rate(selected, n)])
+        assert low <= np.ptp(observed) <= high
+        reaches_zero += low == 0
+    assert 0.92 <= reaches_zero / 300 <= 0.99, reaches_zero / 300
+
+
+def test_a_rate_undefined_for_a_group_has_no_folded_interval():
+    drawn = np.array([[0.2, 0.3], [0.25, 0.2]])
+    assert resampling.largest_gaps([np.array([0.2, np.nan])], [drawn]) is None
+    assert resampling.largest_gaps([np.array([-np.inf, 0.0])], [np.log(drawn)]) is None
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])

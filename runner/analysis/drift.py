@@ -86,7 +86,8 @@ def prediction_shift(reference_scores: np.ndarray, current_scores: np.ndarray, l
         statistic = max(statistic, float(found.statistic))
         low = max(low, found.statistic - critical)
         high = max(high, found.statistic + float(norm.isf(alpha / 2)) * error)
-    return {"prediction_ks": statistic, "prediction_ks_ci_low": float(low), "prediction_ks_ci_high": min(1.0, high)}
+    return {"prediction_ks": statistic, "prediction_ks_ci_low": float(low),
+            "prediction_ks_ci_high": float(min(1.0, high))}
 
 
 def _columns(scores: np.ndarray) -> np.ndarray:

@@ -48,7 +48,7 @@ class Redactor:
     pattern: re.Pattern | None = field(default=None, repr=False)
 
     def text(self, text: str) -> str:
-        text = URI_CREDENTIALS.sub(rf"\g<1>{MASK}@", text)
+        text = without_uri_credentials(text)
         return self.pattern.sub(MASK, text) if self.pattern else text
 
     def value(self, value: Any) -> Any:
@@ -81,6 +81,16 @@ class Redactor:
             return False
         path.write_text(scrubbed, encoding="utf-8")
         return True
+
+
+def without_uri_credentials(text: str) -> str:
+    """``text`` with every URI's credentials masked.  A match never spans lines (whitespace ends one), so only
+    the lines holding ``://`` are searched: the pattern's attempts along every long base64 line of an embedded
+    image took two thirds of the time a run's folder took to scrub."""
+    if "://" not in text:
+        return text
+    return "\n".join(URI_CREDENTIALS.sub(rf"\g<1>{MASK}@", line) if "://" in line else line
+                     for line in text.split("\n"))
 
 
 def from_environment(environ: Mapping[str, str] | None = None) -> Redactor:

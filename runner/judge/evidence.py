@@ -25,12 +25,21 @@ MONITOR_CHAMPION_AGE = "monitor.champion_age_days"
 MONITOR_FACTS = (MONITOR_CHAMPION_VERSION, MONITOR_CHAMPION_AGE)  # added by `signoff monitor`
 
 
-def collect(notebooks: dict[str, Path]) -> dict[str, Any]:
+def collect(notebooks: dict[str, Path], recorded: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Every stage's evidence, in the order of ``notebooks``; ``recorded``: stages already read (by
+    :func:`of_stage`, as each finished), not read again."""
     evidence: dict[str, Any] = {}
     for stage, path in notebooks.items():
-        for name, scrap in sb.read_notebook(str(path)).scraps.items():
-            if scrap.data is not None:
-                _flatten(f"{stage}.{name}", scrap.data, evidence)
+        evidence |= (recorded or {}).get(stage) or of_stage(stage, path)
+    return evidence
+
+
+def of_stage(stage: str, path: Path) -> dict[str, Any]:
+    """What one stage notebook recorded, flattened under the stage's name."""
+    evidence: dict[str, Any] = {}
+    for name, scrap in sb.read_notebook(str(path)).scraps.items():
+        if scrap.data is not None:
+            _flatten(f"{stage}.{name}", scrap.data, evidence)
     return evidence
 
 

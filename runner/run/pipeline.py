@@ -173,6 +173,13 @@ def run(params_file: Path, overrides: list[str], layout: Layout, jobs: int, prog
     with lock.held(layout.output_root / model, f"signoff run {params_file}", wait, progress.line):
         started = begin(prepared, params_file, layout, started_by, redactor, rerun_of, key)
         with rendering_ahead(started.folder, redactor) as (pages, page_ready):
+            recorded: dict[str, dict[str, Any]] = {}
+
+            def stage_done(notebook: Path, stage: str) -> None:
+                """A stage's notebook is final: its page rendered, and its evidence read, while others run."""
+                page_ready(notebook, True)
+                recorded[stage] = evidence.of_stage(stage, notebook)
+
             with progress.recording(started.folder.temp / "run.log"):
                 progress.line(
                     f"run {started.folder.run_id} of model {model}: {len(started.stages)} stages, {jobs} at a time"
@@ -186,12 +193,13 @@ def run(params_file: Path, overrides: list[str], layout: Layout, jobs: int, prog
                             started.stages, started.stage_params, started.folder.temp, started.supplied(opening.result),
                             started.params["execution"], jobs, progress, env=kernel_env(started.uri),
                             then=layout.templates / REPORT,
-                            finished=lambda result: page_ready(started.folder.temp / str(result.notebook), True),
+                            finished=lambda result: stage_done(started.folder.temp / str(result.notebook),
+                                                               result.name),
                             expected=_stage_seconds(started.previous))
                         with handed_over(warm) as report_kernel:
                             tracking, tracking_error = _opened(opening)
                             verdict, facts = conclude(started, results, tracking, tracking_error, progress,
-                                                      report_kernel, page_ready)
+                                                      report_kernel, page_ready, recorded)
             return finish(started, verdict, facts, tracking, redactor, progress, pages)
 
 
@@ -259,12 +267,14 @@ def _pickle_warning(train: dict[str, Any]) -> list[str]:
 
 def conclude(started: Started, results: list[StageResult], tracking: mlflow_registry.Tracking | None,
              tracking_error: str | None, progress: Progress, report_kernel: AsyncKernelManager | None = None,
-             page_ready: Callable[[Path, bool], None] | None = None) -> tuple[records.Verdict, dict[str, Any]]:
+             page_ready: Callable[[Path, bool], None] | None = None, recorded: dict[str, dict[str, Any]] | None = None
+             ) -> tuple[records.Verdict, dict[str, Any]]:
     """Evidence, verdict, gating report (in ``report_kernel``, if one was warmed meanwhile) and model card,
-    all inside the temporary run folder; ``page_ready`` is told when the report's notebook is final."""
+    all inside the temporary run folder; ``page_ready`` is told when the report's notebook is final;
+    ``recorded``: the evidence of stages read as they finished."""
     folder, params, layout = started.folder, started.params, started.layout
     champion = tracking.champion if tracking else None
-    facts = evidence.collect({r.name: folder.temp / r.notebook for r in results if r.notebook})
+    facts = evidence.collect({r.name: folder.temp / r.notebook for r in results if r.notebook}, recorded)
     facts[evidence.CHAMPION_VERSION] = champion["version"] if champion else "none"
     (folder.temp / "templates").mkdir(exist_ok=True)
     for name in ARCHIVED_TEMPLATES:  # what the run was judged against, for rerun and audit

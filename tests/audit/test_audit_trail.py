@@ -38,6 +38,14 @@ def test_secret_values_are_redacted_in_every_written_form_and_nowhere_else(tmp_p
     assert redact.from_environment({}).text("https://t0ken@h/") == "https://***@h/"
 
 
+def test_uri_credentials_are_masked_line_by_line_as_the_whole_text_would_be():
+    """Only lines holding ``://`` are searched (fast over base64 images): the same text as searching it all."""
+    text = ("iVBORw0KGgo+/AAAA" * 500 + "\n x git+ssh://me:pw@h/ _a://u@h -b://u@h\nssh://\nhttps://n@h\r\n"
+            "9c://u@h\n\nsqlite:///outputs/mlflow.db ftp://a@b@c")
+    whole = redact.URI_CREDENTIALS.sub(r"\g<1>***@", text)
+    assert redact.without_uri_credentials(text) == whole and whole.count("***@") == 4
+
+
 class Tables(HTMLParser):
     """A page's tables as rows of cell texts, and its SVG charts' tooltips, as a reader sees them."""
 

@@ -71,7 +71,7 @@ def prediction_shift(reference_scores: np.ndarray, current_scores: np.ndarray, l
     interval starts at 0 as often as the level says.  The upper end is the observed distance plus the normal
     quantile times the standard error of the two empirical distributions' difference where they differ most.
     A distance is a supremum, so no interval of it is exact everywhere: this one holds its level with no
-    shift, where a drift gate's false alarms are decided, and errs wide once the samples differ (97-99.5% in
+    shift, where a drift gate's false alarms are decided, and errs wide once the samples differ (97-100% in
     the calibration benchmark; the Dvoretzky-Kiefer-Wolfowitz band used before held 100%, its lower reach
     about 1.5 times this one's).
     A multiclass model's level is split between its classes."""

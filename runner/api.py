@@ -91,15 +91,21 @@ def signoff(params: str | Path, overrides: list[str] | tuple[str, ...] = (), *, 
         key: str | Path | None = None, wait: float = 600) -> Run:
     """Run a params file as `signoff run` does (every stage, gates, report, archive, registry) and return
     the archived run.  ``by`` defaults to the key's principal, else the OS user."""
-    from runner.audit import provenance
-    from runner.run import pipeline
-    from runner.run.progress import Progress
+    from runner.run import forkserver
 
-    layout = layout_for(Path(params), notebooks, output_root)
-    with stopping.handled():
-        outcome = pipeline.run(Path(params), list(overrides), layout, jobs or os.cpu_count() or 1,
-                               Progress(redact=redact.from_environment().text, notebook=_in_notebook()),
-                               by if by or key else provenance.user(), wait, key=_path(key))
+    jobs = jobs or os.cpu_count() or 1
+    # the kernels' fork server imports on the idle core while this process imports Papermill, checks the
+    # parameters and prepares the data
+    with forkserver.started(jobs, mlflow_store.quiet_defaults()) as server:
+        from runner.audit import provenance
+        from runner.run import pipeline
+        from runner.run.progress import Progress
+
+        layout = layout_for(Path(params), notebooks, output_root)
+        with stopping.handled():
+            outcome = pipeline.run(Path(params), list(overrides), layout, jobs,
+                                   Progress(redact=redact.from_environment().text, notebook=_in_notebook()),
+                                   by if by or key else provenance.user(), wait, key=_path(key), server=server)
     return Run(outcome.folder, outcome.release)
 
 

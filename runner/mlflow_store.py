@@ -38,6 +38,11 @@ MLFLOW_DEFAULTS = {
 TAG = "signoff."  # prefix of every tag Signoff writes
 
 
+def quiet_defaults() -> dict[str, str]:
+    """:data:`MLFLOW_DEFAULTS`, except where the environment sets its own."""
+    return {name: os.environ.get(name, value) for name, value in MLFLOW_DEFAULTS.items()}
+
+
 def embedded_uri(output_root: Path) -> str:
     return f"sqlite:///{(output_root / 'mlflow.db').resolve()}"
 

@@ -2,10 +2,10 @@
 
 As TFX's InfraValidator does: logging a model is not enough, it has to load and
 answer in a process that shares nothing with the one that trained it.  The check
-downloads the logged model from the store, then runs ``python -m runner.analysis.servability MODEL_DIR``
-in a fresh interpreter, which loads that copy with ``mlflow.pyfunc.load_model`` and scores the
-input example logged with it (the store is read once, by the kernel that has it open: the fresh
-process spends its time on what serving needs, not on importing MLflow's SQL store).
+downloads the logged model from the store, then calls :func:`serve_once` in a fresh process
+(:mod:`runner.analysis.fresh`: forked from the run's fork server, else a new interpreter), which loads
+that copy with ``mlflow.pyfunc.load_model`` and scores the input example logged with it (the store is
+read once, by the kernel that has it open).
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ import importlib
 import importlib.util
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 import warnings
@@ -27,8 +25,8 @@ from unittest import mock
 
 import pandas as pd
 
-from runner import mlflow_store, startup
-from runner.analysis import modeling, workspace
+from runner import mlflow_store
+from runner.analysis import fresh, modeling, workspace
 from runner.errors import SignoffError
 
 CHECK_TIMEOUT = 300  # seconds the fresh process may take to load and score
@@ -90,12 +88,7 @@ def _requirements_taken_as_given() -> Iterator[None]:
 
 
 def check_loadable(model_uri: str) -> dict[str, Any]:
-    """Download ``model_uri`` and load and score it in a fresh Python process; ``loadable`` 1 or 0 and why."""
-    env = {
-        **os.environ,
-        # the fresh process compares the artifact's trusted types with Signoff's list before loading
-        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
-    }
+    """Download ``model_uri`` and load and score it in a fresh process; ``loadable`` 1 or 0 and why."""
     start = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         try:
@@ -107,14 +100,12 @@ def check_loadable(model_uri: str) -> dict[str, Any]:
             return {"loadable": 0, "error": f"cannot download {model_uri}: {type(exc).__name__}: {exc}",
                     "seconds": round(time.monotonic() - start, 3)}
         try:
-            done = subprocess.run([sys.executable, "-m", "runner.analysis.servability", local], capture_output=True,
-                                  text=True, env=env, timeout=CHECK_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            return {"loadable": 0, "error": f"no answer within {CHECK_TIMEOUT} s", "seconds": float(CHECK_TIMEOUT)}
-    seconds = round(time.monotonic() - start, 3)
-    if done.returncode != 0:
-        return {"loadable": 0, "error": (done.stderr.strip().splitlines() or ["(no message)"])[-1], "seconds": seconds}
-    return {"loadable": 1, "error": "", "seconds": seconds, **json.loads(done.stdout.strip().splitlines()[-1])}
+            # the fresh process compares the artifact's trusted types with Signoff's list before loading
+            served = fresh.call("runner.analysis.servability:serve_once", [local],
+                                {"MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true"}, CHECK_TIMEOUT)
+        except (fresh.Failed, TimeoutError) as exc:
+            return {"loadable": 0, "error": str(exc), "seconds": round(time.monotonic() - start, 3)}
+    return {"loadable": 1, "error": "", "seconds": round(time.monotonic() - start, 3), **served}
 
 
 NATIVE_XGBOOST = ("xgboost.sklearn.XGBClassifier", "xgboost.sklearn.XGBRegressor")  # mlflow.xgboost models it loads
@@ -212,7 +203,7 @@ def load_logged(model_uri: str, allow_pickle: bool, features: list[str]) -> tupl
         return loader.load_model(str(local)), described["features"]
 
 
-def _serve_once(model_dir: str) -> dict[str, Any]:
+def serve_once(model_dir: str) -> dict[str, Any]:
     """In the fresh process: check trusted types and hash, load with pyfunc, score the example."""
     import mlflow.pyfunc
     import yaml
@@ -233,8 +224,3 @@ def _serve_once(model_dir: str) -> dict[str, Any]:
     shape = getattr(scores, "shape", (len(scores),))
     return {"rows": int(len(scores)), "outputs": int(shape[1]) if len(shape) > 1 else 1,
             "model_sha256": mlflow_store.model_files_sha256(local)}
-
-
-if __name__ == "__main__":
-    print(json.dumps(_serve_once(sys.argv[1])))
-    startup.exit_at_once(0)  # the answer is out: skip a second of finalising MLflow's imports

@@ -17,6 +17,10 @@ The server lives while its kernels do: told to close, it ends when its last kern
 when their parent, the server, is gone).  ``ps`` shows a forked kernel with the server's command line
 (``python -m runner.run.forkserver``), in the run folder.  Linux only (process file descriptors); elsewhere, and with
 ``SIGNOFF_FORK_KERNELS=0``, kernels start the usual way.
+
+A kernel that needs a fresh process (:mod:`runner.analysis.fresh`: the servability check) asks the same
+server, over a Unix socket in a private temporary folder named in the kernel's environment: the child
+forked for it has the server's imports and no notebook's objects, as a new interpreter would have none.
 """
 
 from __future__ import annotations
@@ -24,27 +28,34 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
+import itertools
 import json
 import os
+import queue
 import select
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
-from jupyter_client.manager import AsyncKernelManager
-
 from runner import startup
+from runner.analysis import fresh
+from runner.run import cores
 
 # Top-level packages whose modules the server imports ahead: Signoff's own and those its stages use.
 PRELOADED = ("runner", "numpy", "pandas", "scipy", "sklearn", "matplotlib", "shap", "scrapbook", "IPython",
              "pyarrow", "ipykernel", "jupyter_client", "zmq", "tornado")
 KERNEL_MAIN = ("ipykernel.kernelapp", "ipykernel.ipkernel", "matplotlib_inline.backend_inline")
 SWITCH = "SIGNOFF_FORK_KERNELS"  # "0": every kernel started the usual way
+FRESH_REQUEST_TIMEOUT = 10  # seconds a kernel that connected may take to say what it wants
 
 
 def available() -> bool:
@@ -57,35 +68,75 @@ def preloadable(modules: list[str]) -> list[str]:
 
 
 class Server:
-    """The ``signoff`` side of a fork server: asks it for kernels (thread-safe), closes it.
+    """The ``signoff`` side of a fork server: tells it what to import, asks it for kernels (thread-safe), closes it.
 
-    ``modules`` (in stage order) are imported while the server waits for requests; a request names what its
-    notebook imports, which the server imports (if it has not yet) before forking that kernel: the first
-    stage's kernel waits for its own imports only, not for every stage's.  A kernel that will wait for other
-    stages anyway (``extras``) also waits for what its modules import inside their functions (``PRELOAD``)."""
+    Started before the run knows its notebooks (:func:`started`), the server imports what every kernel runs on
+    (ipykernel) meanwhile; :meth:`preload` then names the notebooks' modules (in stage order), which it imports
+    while it waits for requests.  A request names what its notebook imports, which the server imports (if it
+    has not yet) before forking that kernel: the first stage's kernel waits for its own imports only, not for
+    every stage's.  A kernel that will wait for other stages anyway (``extras``) also waits for what its
+    modules import inside their functions (``PRELOAD``)."""
 
-    def __init__(self, modules: list[str], env: dict[str, str]):
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "runner.run.forkserver", json.dumps(preloadable(modules))],
-            env={**os.environ, **env}, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self._lock = threading.Lock()
+    def __init__(self, env: dict[str, str]):
+        # where its kernels ask for fresh processes (runner.analysis.fresh); the server removes it when it ends
+        self.socket = os.path.join(tempfile.mkdtemp(prefix="signoff-fork-"), "socket")
+        self.process = subprocess.Popen([sys.executable, "-m", "runner.run.forkserver", self.socket],
+                                        env={**os.environ, **env}, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        text=True)
+        self._lock = threading.Lock()  # one request written at a time; the waiting list
+        self._waiting: dict[int, queue.SimpleQueue[int | None]] = {}
+        self._numbers = itertools.count()
+        self._ended = False
+        threading.Thread(target=self._answer, name="fork-server-replies", daemon=True).start()
+
+    def preload(self, modules: list[str]) -> None:
+        """Import these modules ahead, in this order, between kernel requests; a server that is gone already will
+        say so when asked for a kernel."""
+        with self._lock, contextlib.suppress(RuntimeError):
+            self._send({"preload": preloadable(modules)})
 
     def fork(self, argv: list[str], env: dict[str, str], cwd: str, modules: list[str],
              extras: bool) -> ForkedProcess:
         """A kernel child running ``ipykernel_launcher`` with ``argv``, ``modules`` imported; raises if the server
-        is gone."""
-        request = {"argv": argv, "env": env, "cwd": cwd, "modules": preloadable(modules), "extras": extras}
+        is gone.  Requests from several threads queue up in the server, which answers them in order without
+        starting a preload import between them."""
+        reply: queue.SimpleQueue[int | None] = queue.SimpleQueue()
         with self._lock:
-            assert self.process.stdin is not None and self.process.stdout is not None
+            number = next(self._numbers)
+            self._waiting[number] = reply
             try:
-                self.process.stdin.write(json.dumps(request) + "\n")
-                self.process.stdin.flush()
-            except OSError as exc:
-                raise RuntimeError(f"the kernel fork server is gone ({exc})") from None
-            line = self.process.stdout.readline()
-        if not line.startswith("pid "):
+                if self._ended:
+                    raise RuntimeError("the kernel fork server is gone")
+                self._send({"number": number, "argv": argv, "env": {**env, fresh.SOCKET: self.socket}, "cwd": cwd,
+                            "modules": preloadable(modules), "extras": extras})
+            except RuntimeError:
+                del self._waiting[number]
+                raise
+        pid = reply.get()
+        if pid is None:
             raise RuntimeError(f"the kernel fork server ended (exit code {self.process.poll()})")
-        return ForkedProcess(int(line[4:]))
+        return ForkedProcess(pid)
+
+    def _send(self, request: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.write(json.dumps(request) + "\n")
+            self.process.stdin.flush()
+        except OSError as exc:
+            raise RuntimeError(f"the kernel fork server is gone ({exc})") from None
+
+    def _answer(self) -> None:
+        """Hand each reply (``NUMBER pid PID``) to the request waiting for it; when the server ends, tell the rest."""
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            number, _, pid = line.partition(" pid ")
+            with self._lock:
+                self._waiting.pop(int(number)).put(int(pid))
+        with self._lock:
+            self._ended = True
+            for reply in self._waiting.values():
+                reply.put(None)
+            self._waiting.clear()
 
     def close(self) -> None:
         """No more kernels: the server ends once the ones it forked have."""
@@ -94,6 +145,19 @@ class Server:
                 self.process.stdin.close()
             except OSError:
                 pass
+
+
+@contextlib.contextmanager
+def started(jobs: int, env: dict[str, str]) -> Iterator[Server | None]:
+    """A server for a run of ``jobs`` stages at a time, started now: before the caller imports Papermill and
+    prepares the data, so that its own imports run on the core those leave idle (None where forking is not
+    available).  Closed on leaving; it ends with the last of its kernels."""
+    server = Server({**env, **cores.thread_caps(cores.threads_per_kernel(jobs))}) if available() else None
+    try:
+        yield server
+    finally:
+        if server is not None:
+            server.close()
 
 
 class ForkedProcess:
@@ -133,66 +197,72 @@ class ForkedProcess:
         self.send_signal(signal.SIGTERM)
 
 
-class ForkedKernelManager(AsyncKernelManager):
-    """jupyter_client's kernel manager with its launch step ("override in a subclass to launch kernel
-    subprocesses differently") asking a :class:`Server` instead of starting ``python``."""
-
-    def __init__(self, server: Server, modules: list[str], extras: bool, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.server, self.modules, self.extras = server, modules, extras
-
-    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
-        provisioner = self.provisioner
-        assert provisioner is not None
-        if kernel_cmd[1:3] != ["-m", "ipykernel_launcher"] or \
-                os.path.realpath(kernel_cmd[0]) != os.path.realpath(sys.executable):
-            return await super()._async_launch_kernel(kernel_cmd, **kw)  # another interpreter's kernel
-        try:
-            process = self.server.fork(kernel_cmd[3:], dict(kw["env"]), str(kw.get("cwd") or os.getcwd()),
-                                       self.modules, self.extras)
-        except RuntimeError:  # the server is gone: this kernel starts the usual way
-            return await super()._async_launch_kernel(kernel_cmd, **kw)
-        provisioner.process, provisioner.pid, provisioner.pgid = process, process.pid, process.pid
-        provisioner.cwd = kw.get("cwd")
-        self._reconcile_connection_info(provisioner.connection_info)
-
-
 # ---- the server process -----------------------------------------------------------------------------------
 
-def serve(modules: list[str]) -> None:
-    """Fork a kernel for each request on stdin (one JSON line), answering its pid; import ``modules`` meanwhile."""
+def serve(path: str) -> None:
+    """Fork a kernel for each request on stdin (one JSON line), answering its pid, and a fresh process for each
+    connection to the socket at ``path`` (:mod:`runner.analysis.fresh`); meanwhile import the modules that
+    preload requests name."""
     replies = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # what kernels print to the real stdout goes to stderr, not into the replies
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the `signoff` process's to handle
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # ended kernels are reaped by the OS
     startup.skip_unused_imports()
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")  # as ipykernel sets it
-    later, requests, parent, children = [*KERNEL_MAIN, *modules], _Requests(), os.getppid(), []
-    while (request := requests.next(wait=not later)) is not None or (later and not requests.closed):
-        if request is None:
-            later.extend(_load(later.pop(0)))
-            continue
-        extras = [extra for name in [*KERNEL_MAIN, *request["modules"]] for extra in _load(name)]
-        for name in extras:
-            _load(name) if request["extras"] else later.append(name)
-        pid = os.fork()
-        if pid == 0:
-            _become_kernel(request, [replies.fileno(), 0])
-        children.append(pid)
-        replies.write(f"pid {pid}\n")
-    _linger(parent, children)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen()
+    private = [replies.fileno(), 0, listener.fileno()]  # what a child must not keep
+    later, requests, parent, children = [*KERNEL_MAIN], _Requests(listener), os.getppid(), []
+    try:
+        while (request := requests.next(wait=not later)) is not None or (later and not requests.closed):
+            if request is None:
+                later.extend(_load(later.pop(0)))
+                continue
+            if "preload" in request:
+                later.extend(request["preload"])
+                continue
+            if "connection" in request:
+                if (pid := os.fork()) == 0:
+                    _answer_fresh(request["connection"], request["fresh"], private)
+                request["connection"].close()
+                children.append(pid)
+                continue
+            extras = [extra for name in [*KERNEL_MAIN, *request["modules"]] for extra in _load(name)]
+            for name in extras:
+                _load(name) if request["extras"] else later.append(name)
+            if (pid := os.fork()) == 0:
+                _become_kernel(request, private)
+            children.append(pid)
+            replies.write(f"{request['number']} pid {pid}\n")
+        listener.close()  # a fresh process asked for from now on is a new interpreter
+        os.unlink(path)
+        _linger(parent, children)
+    finally:
+        shutil.rmtree(os.path.dirname(path), ignore_errors=True)
 
 
 class _Requests:
-    """Lines on stdin, read without blocking while there is something else to do (``wait=False``)."""
+    """Lines on stdin and connections to the socket, read without blocking while there is something else to do
+    (``wait=False``).  Once stdin is closed (no more kernels), no more connections are taken either."""
 
-    def __init__(self) -> None:
-        self.buffer, self.closed = b"", False
+    def __init__(self, listener: socket.socket) -> None:
+        self.buffer, self.closed, self.listener = b"", False, listener
 
     def next(self, wait: bool) -> dict[str, Any] | None:
         while b"\n" not in self.buffer:
-            if self.closed or (not wait and not select.select([0], [], [], 0)[0]):
+            ready = [] if self.closed else select.select([0, self.listener], [], [], None if wait else 0)[0]
+            if not ready:
                 return None
+            if self.listener in ready:
+                connection, _ = self.listener.accept()
+                connection.settimeout(FRESH_REQUEST_TIMEOUT)
+                try:
+                    with connection.makefile("rb") as lines:
+                        return {"connection": connection, "fresh": json.loads(lines.readline())}
+                except (OSError, ValueError):  # a caller that went away, or garbled: it gets no answer
+                    connection.close()
+                    continue
             chunk = os.read(0, 1 << 16)
             self.buffer += chunk
             self.closed = not chunk
@@ -215,21 +285,27 @@ def _load(name: str) -> tuple[str, ...]:
     return tuple(getattr(module, "PRELOAD", ())) if name.startswith("runner.") else ()
 
 
+def _leave_server(request: dict[str, Any], private: list[int]) -> None:
+    """In a forked child: its own session (as jupyter_client starts kernels: interrupts reach it alone, and
+    ``signoff`` dying ends it with the kernels), none of the server's pipes, the asker's folder and environment."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # it waits for its own subprocesses
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    os.setsid()
+    for fd in private:
+        os.close(fd)
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    if "numpy" in sys.modules:  # a fresh process draws fresh unseeded numbers (``random`` reseeds itself)
+        sys.modules["numpy"].random.seed()
+
+
 def _become_kernel(request: dict[str, Any], private: list[int]) -> None:
-    """In the forked child: the kernel's own session, folder, environment and arguments; never returns."""
+    """In the forked child: the kernel, with its own arguments; never returns."""
     code = 1
     try:
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the kernel waits for its own subprocesses
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        os.setsid()  # its own process group, as jupyter_client starts kernels: interrupts reach it alone
-        for fd in private:
-            os.close(fd)
-        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-        os.chdir(request["cwd"])
-        os.environ.clear()
-        os.environ.update(request["env"])
-        if "numpy" in sys.modules:  # a fresh process draws fresh unseeded numbers (``random`` reseeds itself)
-            sys.modules["numpy"].random.seed()
+        _leave_server(request, private)
         # ends when the server does (ipykernel read JPY_PARENT_PID when the server imported it)
         argv = [*request["argv"], f"--IPKernelApp.parent_handle={os.getppid()}"]
         sys.argv = ["ipykernel_launcher", *argv]
@@ -245,6 +321,24 @@ def _become_kernel(request: dict[str, Any], private: list[int]) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+
+def _answer_fresh(connection: socket.socket, request: dict[str, Any], private: list[int]) -> None:
+    """In the forked child: the function's answer sent back to the kernel that asked (what it prints goes
+    nowhere: the answer carries its error); never returns."""
+    try:
+        _leave_server(request, private)
+        quiet = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(quiet, 1)
+        os.dup2(quiet, 2)
+        answer = json.dumps(fresh.answer(request))
+    except BaseException as exc:  # noqa: BLE001 - told to the kernel that asked
+        answer = json.dumps({"error": f"{type(exc).__name__}: {exc}"})
+    try:
+        connection.settimeout(None)
+        connection.sendall(answer.encode() + b"\n")
+    finally:
+        os._exit(0)
 
 
 def _linger(parent: int, children: list[int]) -> None:
@@ -269,5 +363,5 @@ def _alive(pid: int) -> bool:
 
 
 if __name__ == "__main__":
-    serve(json.loads(sys.argv[1]))
+    serve(sys.argv[1])
     os._exit(0)  # not the 1-2 s of tearing down every module it imported

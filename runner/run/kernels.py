@@ -15,6 +15,7 @@ import ast
 import html
 import os
 import queue
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,7 +31,7 @@ from papermill.engines import NBClientEngine, NotebookExecutionManager, papermil
 from papermill.exceptions import PapermillExecutionError
 
 from runner import startup
-from runner.run import forkserver, stopping
+from runner.run import cores, forkserver, stopping
 
 
 class StageFailed(Exception):
@@ -80,12 +81,28 @@ ENGINE = "signoff"
 papermill_engines.register(ENGINE, _Engine)
 
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+class ForkedKernelManager(AsyncKernelManager):
+    """jupyter_client's kernel manager with its launch step ("override in a subclass to launch kernel
+    subprocesses differently") asking a fork server (:mod:`runner.run.forkserver`) instead of starting ``python``."""
 
+    def __init__(self, server: forkserver.Server, modules: list[str], extras: bool, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.server, self.modules, self.extras = server, modules, extras
 
-def thread_caps(threads: int | None) -> dict[str, str]:
-    """OpenMP/BLAS thread limits of ``threads`` each, except where the user set their own."""
-    return {name: str(threads) for name in THREAD_VARIABLES if name not in os.environ} if threads else {}
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+        provisioner = self.provisioner
+        assert provisioner is not None
+        if kernel_cmd[1:3] != ["-m", "ipykernel_launcher"] or \
+                os.path.realpath(kernel_cmd[0]) != os.path.realpath(sys.executable):
+            return await super()._async_launch_kernel(kernel_cmd, **kw)  # another interpreter's kernel
+        try:
+            process = self.server.fork(kernel_cmd[3:], dict(kw["env"]), str(kw.get("cwd") or os.getcwd()),
+                                       self.modules, self.extras)
+        except RuntimeError:  # the server is gone: this kernel starts the usual way
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
+        provisioner.process, provisioner.pid, provisioner.pgid = process, process.pid, process.pid
+        provisioner.cwd = kw.get("cwd")
+        self._reconcile_connection_info(provisioner.connection_info)
 
 
 def start_kernel(
@@ -101,14 +118,14 @@ def start_kernel(
     With ``server``, the kernel is forked from it, most imports already done (a ``first`` kernel, one that
     nothing else has to finish before, is forked as soon as its notebook's own imports are loaded).
     """
-    env = {**os.environ, **(env or {}), **thread_caps(threads)}
+    env = {**os.environ, **(env or {}), **cores.thread_caps(threads)}
     nb = nbformat.read(source, as_version=4)
     # nbclient's cell timeouts only fire with an asynchronous kernel client. ipykernel 7 warns
     # on every start when the transport is unencrypted TCP; CurveZMQ keys provisioned by the
     # kernel manager encrypt it and silence the warning.
     options = {"kernel_name": nb.metadata.get("kernelspec", {}).get("name", "python3"), "transport_encryption": "auto"}
     modules = imported_modules(nb)
-    km = forkserver.ForkedKernelManager(server, modules, not first, **options) if server else \
+    km = ForkedKernelManager(server, modules, not first, **options) if server else \
         AsyncKernelManager(**options)
     # parallel kernels must not share IPython's SQLite history file
     run_sync(km.start_kernel)(cwd=str(cwd), env=env, extra_arguments=["--HistoryManager.hist_file=:memory:"])

@@ -40,10 +40,10 @@ from runner.audit.pages import Pages
 from runner.errors import SignoffError
 from runner.judge import checklist, evidence, gates
 from runner.release import decisions, mlflow_registry
-from runner.run import paramcheck, stages, stopping
+from runner.run import forkserver, paramcheck, stages, stopping
 from runner.run.kernels import handed_over
 from runner.run.progress import Progress
-from runner.run.scheduling import StageResult, execute, run_stages
+from runner.run.scheduling import StageResult, execute, preload, run_stages
 
 
 @dataclass(frozen=True)
@@ -158,14 +158,17 @@ REPORT = "report.ipynb"  # the gating report's template, and its executed copy i
 
 def kernel_env(uri: str) -> dict[str, str]:
     """What stage kernels add to their environment: the store, and MLflow's quiet, bounded defaults."""
-    return {"MLFLOW_TRACKING_URI": uri, **{k: os.environ.get(k, v) for k, v in mlflow_store.MLFLOW_DEFAULTS.items()}}
+    return {"MLFLOW_TRACKING_URI": uri, **mlflow_store.quiet_defaults()}
 
 
 def run(params_file: Path, overrides: list[str], layout: Layout, jobs: int, progress: Progress,
-        started_by: str | None, wait: float, rerun_of: Path | None = None, key: Path | None = None) -> Outcome:
-    """One run of a params file; with ``rerun_of``, a re-run of that archived run (champion pinned, never released)."""
+        started_by: str | None, wait: float, rerun_of: Path | None = None, key: Path | None = None,
+        server: forkserver.Server | None = None) -> Outcome:
+    """One run of a params file; with ``rerun_of``, a re-run of that archived run (champion pinned, never released).
+    ``server``: a kernel fork server started for this run (:func:`forkserver.started`), else the run starts one."""
     redactor = _redactor(progress)
     prepared = prepare(params_file, overrides, layout)  # bad input stops here, before anything is written
+    preload(server, [stage.path for stage in prepared[1]] + [layout.templates / REPORT])
     preflight(prepared[0], layout)
     started_by = starter(prepared[0], started_by, key, params_file).by  # a signature refused before any folder
     model = prepared[0]["model"]
@@ -195,7 +198,7 @@ def run(params_file: Path, overrides: list[str], layout: Layout, jobs: int, prog
                             then=layout.templates / REPORT,
                             finished=lambda result: stage_done(started.folder.temp / str(result.notebook),
                                                                result.name),
-                            expected=_stage_seconds(started.previous))
+                            expected=_stage_seconds(started.previous), server=server)
                         with handed_over(warm) as report_kernel:
                             tracking, tracking_error = _opened(opening)
                             verdict, facts = conclude(started, results, tracking, tracking_error, progress,

@@ -10,7 +10,6 @@ is skipped: its inputs do not exist, and running it would only produce a second,
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,8 +22,8 @@ from typing import Any
 import nbformat
 from jupyter_client.manager import AsyncKernelManager
 
-from runner.run import forkserver, stopping
-from runner.run.kernels import StageFailed, imported_modules, mark, run_notebook, shutdown, start_kernel, thread_caps
+from runner.run import cores, forkserver, stopping
+from runner.run.kernels import StageFailed, imported_modules, mark, run_notebook, shutdown, start_kernel
 from runner.run.progress import Progress
 from runner.run.stages import Stage
 
@@ -68,6 +67,7 @@ def run_stages(
     then: Path | None = None,
     finished: Callable[[StageResult], None] | None = None,
     expected: dict[str, float] | None = None,
+    server: forkserver.Server | None = None,
 ) -> tuple[list[StageResult], AsyncKernelManager | None]:
     """Execute every stage into ``run_dir/notebooks/<stage>.ipynb``; results in pipeline order.
 
@@ -78,14 +78,17 @@ def run_stages(
     the stages (the gating report); its kernel is warmed last, in pipeline order, and handed back
     (None if it could not start) for the caller to run it in or shut down.  ``finished`` is called with each
     executed stage's result (from the stage's thread) as soon as its notebook is final.  ``expected``: each
-    stage's seconds in the model's previous run, if known.
+    stage's seconds in the model's previous run, if known.  ``server``: the fork server the caller started
+    (:func:`forkserver.started`, told what to :func:`preload`) and closes; without one, one is started here.
     """
     (run_dir / "notebooks").mkdir(exist_ok=True)
     following: Future | None = None
     order = priority(stages, expected or {})
-    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
-    server = _fork_server([stage.path for stage in stages] + ([then] if then else []), {**(env or {}),
-                                                                                         **thread_caps(threads)})
+    threads = cores.threads_per_kernel(jobs)
+    owned = server is None and forkserver.available()
+    if owned:
+        server = forkserver.Server({**(env or {}), **cores.thread_caps(threads)})
+        preload(server, [stage.path for stage in stages] + ([then] if then else []))
     try:
         with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="kernel") as warmers, \
                 ThreadPoolExecutor(max_workers=len(stages), thread_name_prefix="stage") as pool:
@@ -118,7 +121,7 @@ def run_stages(
             shutdown(km)
         raise
     finally:
-        if server is not None:
+        if owned and server is not None:
             server.close()  # it ends with the last of its kernels (the report's, handed back)
     return [plan.results[stage.name] for stage in stages], _started(following) if following else None
 
@@ -204,12 +207,11 @@ def _resolved(value: Any) -> Any:
     return value() if callable(value) else value
 
 
-def _fork_server(notebooks: list[Path], env: dict[str, str]) -> forkserver.Server | None:
-    """One server for the run's kernels, importing what their notebooks import (where forking is available)."""
-    if not forkserver.available():
-        return None
-    modules = [m for path in notebooks for m in imported_modules(nbformat.read(path, as_version=4))]
-    return forkserver.Server(list(dict.fromkeys(modules)), env)
+def preload(server: forkserver.Server | None, notebooks: list[Path]) -> None:
+    """Tell the run's fork server (if any) what the notebooks import, in their order."""
+    if server is not None:
+        server.preload(list(dict.fromkeys(m for path in notebooks
+                                          for m in imported_modules(nbformat.read(path, as_version=4)))))
 
 
 def _warm_kernel(stage: Stage, run_dir: Path, threads: int, env: dict[str, str], server: forkserver.Server | None,

@@ -8,12 +8,13 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import nbformat
 import pytest
 from conftest import write_notebook
 
-from runner.run import forkserver, stages
+from runner.run import forkserver, scheduling, stages
 from runner.run.kernels import shutdown, start_kernel
 from runner.run.progress import Progress
 from runner.run.scheduling import run_stages
@@ -63,10 +64,43 @@ def test_every_stage_kernel_is_a_fresh_child_of_one_server_and_a_user_module_loa
         f"imported-by-{k['pid']}" for k in (one, two))  # imported by each kernel, never by the server
 
 
+AHEAD = ("import json, sys, threadpoolctl\n"
+         "print(json.dumps({'ahead': 'sklearn.ensemble' in sys.modules,"
+         " 'threads': sorted({pool['num_threads'] for pool in threadpoolctl.threadpool_info()})}))")
+
+
+def test_a_server_started_before_the_run_knows_its_notebooks_has_the_run_s_thread_limits_and_imports_them(
+        tmp_path):
+    """As `signoff run` starts it: before Papermill is imported and the notebooks are read.  The BLAS/OpenMP
+    limits must be in its environment from the start (the libraries read them when they load, in the
+    server); what the run's notebooks import is named later and is in the kernel before the notebook runs."""
+    notebooks, run_dir = tmp_path / "notebooks", tmp_path / "run"
+    notebooks.mkdir()
+    run_dir.mkdir()
+    write_notebook(notebooks / "01_only.ipynb", AHEAD)
+    write_notebook(tmp_path / "later.ipynb", "import sklearn.ensemble")
+    found = stages.discover(notebooks)
+    jobs = os.cpu_count() or 1
+    with forkserver.started(jobs, {}) as server:
+        scheduling.preload(server, [tmp_path / "later.ipynb"])
+        deadline = time.monotonic() + 60
+        while "/sklearn/" not in Path(f"/proc/{server.process.pid}/maps").read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)  # imported while the server waits for requests
+        results, _ = run_stages(found, {"only": {}}, run_dir, {}, LIMITS, jobs, Progress(io.StringIO()),
+                                server=server)
+        assert server.process.poll() is None  # the caller's to close
+    assert results[0].status == "passed", results[0].error
+    outputs = nbformat.read(run_dir / "notebooks" / "only.ipynb", as_version=4).cells[0].outputs
+    kernel = json.loads(next(o["text"] for o in outputs if o.get("name") == "stdout"))
+    assert kernel == {"ahead": True, "threads": [1]}
+    assert server.process.wait(timeout=30) == 0
+
+
 def test_a_closed_server_ends_with_its_last_kernel(tmp_path):
     notebook = tmp_path / "stage.ipynb"
     write_notebook(notebook, "import pandas")
-    server = forkserver.Server(["pandas"], {})
+    server = forkserver.Server({})
+    server.preload(["pandas"])
     km = start_kernel(notebook, tmp_path, server=server)
     assert km.provisioner.process.poll() is None
     server.close()
@@ -82,7 +116,8 @@ KILLED_PARENT = textwrap.dedent("""
     from runner.run import forkserver
     from runner.run.kernels import start_kernel
 
-    server = forkserver.Server(["pandas"], {})
+    server = forkserver.Server({})
+    server.preload(["pandas"])
     km = start_kernel(Path(sys.argv[1]), Path(sys.argv[2]), server=server)
     print(server.process.pid, km.provisioner.process.pid, flush=True)
     sys.stdin.read()

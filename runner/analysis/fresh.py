@@ -33,10 +33,7 @@ def call(target: str, args: list[Any], env: dict[str, str], timeout: float) -> A
     ``env``; raises :class:`Failed` or :class:`TimeoutError` (after ``timeout`` seconds)."""
     request = {"target": target, "args": args, "env": {**os.environ, **env}, "cwd": os.getcwd()}
     path = os.environ.get(SOCKET, "")
-    try:
-        answer = _forked(path, request, timeout) if path else _interpreter(request, timeout)
-    except (FileNotFoundError, ConnectionRefusedError):  # the server stopped taking requests
-        answer = _interpreter(request, timeout)
+    answer = (_forked(path, request, timeout) if path else None) or _interpreter(request, timeout)
     if "error" in answer:
         raise Failed(answer["error"])
     return answer["result"]
@@ -53,11 +50,16 @@ def answer(request: dict[str, Any]) -> dict[str, Any]:
         return {"error": (traceback.format_exc().strip().splitlines() or ["(no message)"])[-1]}
 
 
-def _forked(path: str, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+def _forked(path: str, request: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+    """The answer of a child of the fork server at ``path``; None if the server takes no requests (it stopped,
+    or could not listen there)."""
     deadline = time.monotonic() + timeout
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
         connection.settimeout(timeout)
-        connection.connect(path)
+        try:
+            connection.connect(path)
+        except OSError:
+            return None
         connection.sendall(json.dumps(request).encode() + b"\n")
         received = b""
         try:

@@ -209,10 +209,8 @@ def serve(path: str) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # ended kernels are reaped by the OS
     startup.skip_unused_imports()
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")  # as ipykernel sets it
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
-    listener.listen()
-    private = [replies.fileno(), 0, listener.fileno()]  # what a child must not keep
+    listener = _listening(path)
+    private = [replies.fileno(), 0, *([listener.fileno()] if listener else [])]  # what a child must not keep
     later, requests, parent, children = [*KERNEL_MAIN], _Requests(listener), os.getppid(), []
     try:
         while (request := requests.next(wait=not later)) is not None or (later and not requests.closed):
@@ -235,26 +233,41 @@ def serve(path: str) -> None:
                 _become_kernel(request, private)
             children.append(pid)
             replies.write(f"{request['number']} pid {pid}\n")
-        listener.close()  # a fresh process asked for from now on is a new interpreter
-        os.unlink(path)
+        if listener is not None:  # a fresh process asked for from now on is a new interpreter
+            listener.close()
+            os.unlink(path)
         _linger(parent, children)
     finally:
         shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+
+
+def _listening(path: str) -> socket.socket | None:
+    """The socket kernels ask for fresh processes on; None where it cannot be made (a path longer than a socket
+    address holds, under a long TMPDIR): the kernels then start new interpreters, as they would without a server."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(path)
+        listener.listen()
+    except OSError:
+        listener.close()
+        return None
+    return listener
 
 
 class _Requests:
     """Lines on stdin and connections to the socket, read without blocking while there is something else to do
     (``wait=False``).  Once stdin is closed (no more kernels), no more connections are taken either."""
 
-    def __init__(self, listener: socket.socket) -> None:
+    def __init__(self, listener: socket.socket | None) -> None:
         self.buffer, self.closed, self.listener = b"", False, listener
+        self.sources: list[Any] = [0, *([listener] if listener else [])]
 
     def next(self, wait: bool) -> dict[str, Any] | None:
         while b"\n" not in self.buffer:
-            ready = [] if self.closed else select.select([0, self.listener], [], [], None if wait else 0)[0]
+            ready = [] if self.closed else select.select(self.sources, [], [], None if wait else 0)[0]
             if not ready:
                 return None
-            if self.listener in ready:
+            if self.listener is not None and self.listener in ready:
                 connection, _ = self.listener.accept()
                 connection.settimeout(FRESH_REQUEST_TIMEOUT)
                 try:

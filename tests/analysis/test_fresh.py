@@ -4,6 +4,7 @@ way nothing of the caller's state, the caller's environment and folder, and the 
 import io
 import json
 import os
+import tempfile
 import textwrap
 import time
 
@@ -69,7 +70,15 @@ CALLER = ("import json, os, probe\n"
 
 
 @pytest.mark.slow  # starts a fork server and a kernel
-def test_in_a_run_a_kernel_s_fresh_process_is_forked_from_the_server_and_its_socket_goes_with_it(probe):
+@pytest.mark.parametrize("socket_fits", [True, False])
+def test_in_a_run_a_kernel_s_fresh_process_is_forked_from_the_server_and_its_socket_goes_with_it(
+        probe, monkeypatch, socket_fits):
+    """Where the socket's path is too long for a socket address (a deep TMPDIR), the kernel starts a new
+    interpreter instead, and the run goes on."""
+    if not socket_fits:
+        deep = probe / ("deep" * 30)
+        deep.mkdir()
+        monkeypatch.setattr(tempfile, "tempdir", str(deep))
     notebooks, run_dir = probe / "notebooks", probe / "run"
     notebooks.mkdir()
     run_dir.mkdir()
@@ -82,7 +91,8 @@ def test_in_a_run_a_kernel_s_fresh_process_is_forked_from_the_server_and_its_soc
     assert results[0].status == "passed", results[0].error
     outputs = nbformat.read(run_dir / "notebooks" / "caller.ipynb", as_version=4).cells[0].outputs
     told = json.loads(next(o["text"] for o in outputs if o.get("name") == "stdout"))
-    assert told["parent"] == told["server"] and told["pid"] not in (told["kernel"], told["server"])
+    assert told["parent"] == (told["server"] if socket_fits else told["kernel"])
+    assert told["pid"] not in (told["kernel"], told["server"])
     assert told == {**told, "word": "hello", "state": None, "extra": "1", "cwd": str(run_dir)}
     assert told["error"] == "ValueError: the model does not load"
     deadline = time.monotonic() + 30

@@ -56,6 +56,10 @@ PRELOADED = ("runner", "numpy", "pandas", "scipy", "sklearn", "matplotlib", "sha
 KERNEL_MAIN = ("ipykernel.kernelapp", "ipykernel.ipkernel", "matplotlib_inline.backend_inline")
 SWITCH = "SIGNOFF_FORK_KERNELS"  # "0": every kernel started the usual way
 FRESH_REQUEST_TIMEOUT = 10  # seconds a kernel that connected may take to say what it wants
+# The server's folder, first on its import path (`python -m`), and so its kernels'; a fresh process imports from
+# the asking kernel's folder instead, as a new interpreter started there would (a module lying in the `signoff`
+# command's folder is no more importable in the check that the model loads than where it will be served).
+STARTED_IN = os.getcwd()
 
 
 def available() -> bool:
@@ -341,6 +345,8 @@ def _answer_fresh(connection: socket.socket, request: dict[str, Any], private: l
     nowhere: the answer carries its error); never returns."""
     try:
         _leave_server(request, private)
+        if sys.path and sys.path[0] == STARTED_IN:  # where `python -m` in the asker's folder would look first
+            sys.path[0] = request["cwd"]
         quiet = os.open(os.devnull, os.O_WRONLY)
         os.dup2(quiet, 1)
         os.dup2(quiet, 2)

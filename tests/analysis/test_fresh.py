@@ -30,6 +30,12 @@ PROBE = textwrap.dedent("""
 
     def fail():
         raise ValueError("the model does not load")
+
+
+    def importable(name):
+        import importlib.util
+
+        return importlib.util.find_spec(name) is not None
 """)
 
 
@@ -61,6 +67,7 @@ CALLER = ("import json, os, probe\n"
           "from runner.analysis import fresh\n"
           "probe.STATE = \"the kernel's\"\n"
           "told = fresh.call('probe:describe', ['hello'], {'SIGNOFF_TEST_EXTRA': '1'}, 60)\n"
+          "told['beside_signoff'] = fresh.call('probe:importable', ['beside_signoff'], {}, 60)\n"
           "try:\n"
           "    fresh.call('probe:fail', [], {}, 60)\n"
           "except fresh.Failed as exc:\n"
@@ -83,6 +90,10 @@ def test_in_a_run_a_kernel_s_fresh_process_is_forked_from_the_server_and_its_soc
     notebooks.mkdir()
     run_dir.mkdir()
     write_notebook(notebooks / "01_caller.ipynb", CALLER)
+    project = probe / "project"  # where `signoff` runs; a module here is on no served model's path
+    project.mkdir()
+    (project / "beside_signoff.py").write_text("", encoding="utf-8")
+    monkeypatch.chdir(project)
     found = stages.discover(notebooks)
 
     results, _ = run_stages(found, {"caller": {}}, run_dir, {}, {"cell_timeout": 60, "stage_timeout": 120}, 1,
@@ -95,6 +106,7 @@ def test_in_a_run_a_kernel_s_fresh_process_is_forked_from_the_server_and_its_soc
     assert told["pid"] not in (told["kernel"], told["server"])
     assert told == {**told, "word": "hello", "state": None, "extra": "1", "cwd": str(run_dir)}
     assert told["error"] == "ValueError: the model does not load"
+    assert told["beside_signoff"] is False  # as in a new interpreter started in the run folder
     deadline = time.monotonic() + 30
     while os.path.exists(os.path.dirname(told["socket"])) and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -52,8 +52,10 @@ def render(notebook: Path, target: Path, banner: dict[str, str], code: bool = Tr
     with _RENDERING, warnings.catch_warnings():
         # scrapbook's evidence outputs have a mimetype of their own that HTML does not show
         warnings.filterwarnings("ignore", message=".*is not able to be represented", category=UserWarning)
+        # the page's <title> (a browser tab, a bookmark) names the notebook, not nbconvert's "Notebook"
         body, _ = _exporter(code).from_notebook_node(nbformat.read(notebook, as_version=4),
-                                                 resources={"signoff": {"csp": CSP, "banner": banner}})
+                                                 resources={"metadata": {"name": f"{notebook.stem} · Signoff"},
+                                                            "signoff": {"csp": CSP, "banner": banner}})
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(body, encoding="utf-8")
 

@@ -25,4 +25,5 @@ def test_markdown_shows_angle_brackets_once_and_no_active_content_survives(tmp_p
     assert "<code>fairness.&lt;feature&gt;.&lt;figure&gt;</code>" in page  # shows fairness.<feature>.<figure>
     assert "<code>fairness.&lt;feature&gt;</code>" in page and "&amp;lt;" not in page  # never escaped twice
     assert '<h1 id="Fairness">' in page and "<td>cell</td>" in page  # headings and tables kept
+    assert "<title>stage · Signoff</title>" in page
     assert ActiveContent(page).found == [] and "d()" not in page  # no script, handler, javascript: link or JS output

@@ -143,12 +143,14 @@ class Server:
             self._waiting.clear()
 
     def close(self) -> None:
-        """No more kernels: the server ends once the ones it forked have."""
+        """No more kernels, nor fresh processes (their socket goes now, even if a signal ended the server before it
+        could remove it): the server ends once the kernels it forked have."""
         if self.process.stdin is not None:
             try:
                 self.process.stdin.close()
             except OSError:
                 pass
+        shutil.rmtree(os.path.dirname(self.socket), ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -239,7 +241,8 @@ def serve(path: str) -> None:
             replies.write(f"{request['number']} pid {pid}\n")
         if listener is not None:  # a fresh process asked for from now on is a new interpreter
             listener.close()
-            os.unlink(path)
+            with contextlib.suppress(OSError):  # removed already by the `signoff` side
+                os.unlink(path)
         _linger(parent, children)
     finally:
         shutil.rmtree(os.path.dirname(path), ignore_errors=True)

@@ -96,7 +96,7 @@ def test_a_server_started_before_the_run_knows_its_notebooks_has_the_run_s_threa
     assert server.process.wait(timeout=30) == 0
 
 
-def test_a_closed_server_ends_with_its_last_kernel(tmp_path):
+def test_a_closed_server_ends_with_its_last_kernel_and_its_socket_goes_at_once(tmp_path):
     notebook = tmp_path / "stage.ipynb"
     write_notebook(notebook, "import pandas")
     server = forkserver.Server({})
@@ -104,10 +104,23 @@ def test_a_closed_server_ends_with_its_last_kernel(tmp_path):
     km = start_kernel(notebook, tmp_path, server=server)
     assert km.provisioner.process.poll() is None
     server.close()
+    assert not os.path.exists(os.path.dirname(server.socket))
     time.sleep(1.5)
     assert server.process.poll() is None  # a kernel of its own still runs
     shutdown(km)
     assert server.process.wait(timeout=30) == 0
+
+
+def test_a_server_ended_by_a_signal_leaves_no_socket_behind(tmp_path):
+    """A scheduler that stops a task signals its whole process group, the fork server with it."""
+    server = forkserver.Server({})
+    deadline = time.monotonic() + 30
+    while not os.path.exists(server.socket) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    server.process.terminate()
+    server.process.wait(timeout=30)
+    server.close()
+    assert not os.path.exists(os.path.dirname(server.socket))
 
 
 KILLED_PARENT = textwrap.dedent("""

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,9 +85,9 @@ def run_stages(
     following: Future | None = None
     order = priority(stages, expected or {})
     threads = cores.threads_per_kernel(jobs)
-    owned = server is None and forkserver.available()
-    if owned:
-        server = forkserver.Server({**(env or {}), **cores.thread_caps(threads)})
+    own = ExitStack()  # a server started here is closed here; it ends with the last of its kernels (the report's)
+    if server is None:
+        server = own.enter_context(forkserver.started(jobs, env or {}))
         preload(server, [stage.path for stage in stages] + ([then] if then else []))
     try:
         with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="kernel") as warmers, \
@@ -121,8 +121,7 @@ def run_stages(
             shutdown(km)
         raise
     finally:
-        if owned and server is not None:
-            server.close()  # it ends with the last of its kernels (the report's, handed back)
+        own.close()
     return [plan.results[stage.name] for stage in stages], _started(following) if following else None
 
 

@@ -15,8 +15,9 @@ passes; then how often these gates make the run BLOCKED (a fail, or an undecided
 gate): on unbiased data a false block (goal: at most 5%), on biased data (``--biases 2``) the power (goal: at
 least 80%). The true figures of a fair
 model sit on their natural bound (a difference of 0, a ratio of 1: unbiased data); the fairness intervals fold
-signed group differences at 0 so that they hold it too. The K-S distance's interval holds its level with no
-drift (``--drift 0``) and errs wide once the samples differ.
+signed group differences at 0 so that they hold it too. The K-S distance's interval is exact with no drift
+(``--drift 0``: its lower end is the K-S test) and corrects the observed distance's overshoot once the samples
+differ (``drift.prediction_shift``).
 
     python benchmarks/gate_calibration.py [--rows 3000 10000 100000] [--replicates 40] [--biases 0 2] [--first-seed 0]
                                           [--drift 0.5] [--jobs 2]
@@ -61,7 +62,7 @@ def figures(y: np.ndarray, scores: np.ndarray, champion: np.ndarray, threshold: 
     found |= {f"validate.{name}": statistics[name](y, scores) for name in ("roc_auc", "pr_auc")}
     delta = statistics["roc_auc"](y, scores) - statistics["roc_auc"](y, champion)
     found["validate.roc_auc_delta_vs_champion"] = delta
-    found |= {f"drift.{k}": v for k, v in drift.prediction_shift(*shift, level).items()}
+    found |= {f"drift.{k}": v for k, v in drift.prediction_shift(*shift, level, n_boot, seed).items()}
     if n_boot:
         for name, (low, high) in metrics.intervals("binary", y, scores, ["roc_auc", "pr_auc"], n_boot, seed,
                                                    level).items():

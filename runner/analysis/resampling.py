@@ -18,11 +18,12 @@ import numpy as np
 WEIGHTS_AT_ONCE = 10_000_000  # row weights held in memory at once (80 MB as float64)
 
 
-def bootstrap_weights(n_rows: int, n_boot: int, seed: int) -> Iterator[np.ndarray]:
+def bootstrap_weights(n_rows: int, n_boot: int, seed: int, block: int | None = None) -> Iterator[np.ndarray]:
     """The resamples' row weights (how often each row was drawn), a block of resamples at a time
-    (``(block, n_rows)``); the same ``seed`` gives the same weights, so a rerun reproduces every interval."""
+    (``(block, n_rows)``; by default as many as :data:`WEIGHTS_AT_ONCE` allows); the same ``seed`` gives the
+    same weights, so a rerun reproduces every interval."""
     rng = np.random.default_rng(seed)
-    block = max(1, min(n_boot, WEIGHTS_AT_ONCE // max(n_rows, 1)))
+    block = max(1, min(n_boot, block or WEIGHTS_AT_ONCE // max(n_rows, 1)))
     for start in range(0, n_boot, block):
         yield np.stack([np.bincount(rng.integers(0, n_rows, n_rows), minlength=n_rows)
                         for _ in range(min(block, n_boot - start))]).astype(np.float64)

@@ -88,7 +88,7 @@ def prediction_shift(reference_scores: np.ndarray, current_scores: np.ndarray, l
       is small.
 
     Coverage of 95% intervals, normal location shifts of 0 to 0.8 sd (1,800 and 1,500 rows, 5,000 and 5,000;
-    600 sample pairs each): 94-97%; in ``benchmarks/gate_calibration.py`` on the example's model: see the
+    800 sample pairs each): 94-97%; in ``benchmarks/gate_calibration.py`` on the example's model: see the
     README.  A multiclass model's distance is the largest over its classes' probabilities: its test splits the
     level between the classes.
     """
